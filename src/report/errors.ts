@@ -1,0 +1,93 @@
+/**
+ * The error vocabulary: every failure veritree reports carries a kebab-case code (compatible with
+ * `cfsctl fsck --json` where they overlap), the path it concerns, and a one-line reason.
+ * Errors are made by the named factories below, never ad hoc, so the codes live in one place.
+ */
+
+export type ErrorCode =
+  // usage / parameters
+  | 'usage'
+  | 'unknown-hash-alg'
+  | 'invalid-block-size'
+  | 'invalid-salt'
+  | 'unknown-backend'
+  // files
+  | 'not-found'
+  | 'is-a-directory'
+  | 'permission-denied'
+  | 'not-a-regular-file'
+  | 'read-failed'
+  | 'write-failed'
+  | 'file-changed'
+  // everything else the OS reports
+  | 'io-error'
+  | (string & {});
+
+export class VeritreeError extends Error {
+  readonly code: ErrorCode;
+  readonly path: string | undefined;
+  readonly errno: string | undefined;
+  constructor(code: ErrorCode, message: string, opts: { path?: string; errno?: string; cause?: unknown } = {}) {
+    super(message, opts.cause !== undefined ? { cause: opts.cause } : undefined);
+    this.name = 'VeritreeError';
+    this.code = code;
+    this.path = opts.path;
+    this.errno = opts.errno;
+  }
+  /** `path: reason` when there is a path, as fsverity-utils prints it. */
+  describe(): string {
+    return this.path !== undefined ? `${this.path}: ${this.message}` : this.message;
+  }
+  toJSON(): { code: string; path?: string; message: string; errno?: string } {
+    return {
+      code: this.code,
+      ...(this.path !== undefined ? { path: this.path } : {}),
+      message: this.message,
+      ...(this.errno !== undefined ? { errno: this.errno } : {}),
+    };
+  }
+}
+
+export function invalidArgument(code: ErrorCode, message: string): VeritreeError {
+  return new VeritreeError(code, message);
+}
+
+export function usageError(message: string): VeritreeError {
+  return new VeritreeError('usage', message);
+}
+
+export function notRegularFile(path: string, kind: string): VeritreeError {
+  return new VeritreeError(kind === 'directory' ? 'is-a-directory' : 'not-a-regular-file',
+    kind === 'directory' ? 'is a directory' : `not a regular file (${kind})`, { path });
+}
+
+export function fileChanged(path: string, what: string): VeritreeError {
+  return new VeritreeError('file-changed', `file changed while it was hashed (${what})`, { path });
+}
+
+const ERRNO_CODES: Record<string, [ErrorCode, string]> = {
+  ENOENT: ['not-found', 'no such file or directory'],
+  ENOTDIR: ['not-found', 'a path component is not a directory'],
+  EISDIR: ['is-a-directory', 'is a directory'],
+  EACCES: ['permission-denied', 'permission denied'],
+  EPERM: ['permission-denied', 'operation not permitted'],
+  ELOOP: ['not-a-regular-file', 'too many levels of symbolic links'],
+  EROFS: ['write-failed', 'read-only file system'],
+  ENOSPC: ['write-failed', 'no space left on device'],
+  EIO: ['io-error', 'input/output error'],
+};
+
+/** Maps a Node system error to a VeritreeError naming the path and the reason. */
+export function fromSystemError(err: unknown, path: string, action: 'read' | 'write' | 'open' | 'stat' = 'read'): VeritreeError {
+  if (err instanceof VeritreeError) return err;
+  const e = err as NodeJS.ErrnoException;
+  const errno = typeof e?.code === 'string' ? e.code : undefined;
+  const known = errno !== undefined ? ERRNO_CODES[errno] : undefined;
+  if (known) {
+    let [code, reason] = known;
+    if (action === 'write' && code !== 'permission-denied' && code !== 'not-found' && code !== 'is-a-directory') code = 'write-failed';
+    return new VeritreeError(code, action === 'write' ? `cannot write: ${reason}` : reason, { path, errno, cause: err });
+  }
+  const msg = e?.message ?? String(err);
+  return new VeritreeError(action === 'write' ? 'write-failed' : 'io-error', `${action} failed: ${msg}`, { path, ...(errno ? { errno } : {}), cause: err });
+}
