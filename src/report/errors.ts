@@ -91,3 +91,61 @@ export function fromSystemError(err: unknown, path: string, action: 'read' | 'wr
   const msg = e?.message ?? String(err);
   return new VeritreeError(action === 'write' ? 'write-failed' : 'io-error', `${action} failed: ${msg}`, { path, ...(errno ? { errno } : {}), cause: err });
 }
+
+// --- kernel interface (src/kernel/): fs-verity ioctl, statx and xattr failures, FORMATS.md §2.3/§2.4 ---
+
+/** Codes for failures the kernel reports through the fs-verity ioctls and xattr calls. */
+export type KernelErrorCode =
+  | 'verity-already-enabled'
+  | 'verity-not-supported'
+  | 'file-open-for-writing'
+  | 'not-verity'
+  | 'no-signature'
+  | 'invalid-verity-params'
+  | 'salt-or-signature-too-large'
+  | 'file-too-large'
+  | 'hash-alg-not-in-kernel'
+  | 'read-only-filesystem'
+  | 'permission-denied'
+  | 'is-a-directory'
+  | 'not-a-regular-file'
+  | 'bad-signature'
+  | 'signature-key-unknown'
+  | 'signature-rejected'
+  | 'verity-busy'
+  | 'interrupted'
+  | 'no-such-xattr'
+  | 'xattrs-not-supported'
+  | 'xattr-too-large'
+  | 'not-found'
+  | 'io-error'
+  | 'kernel-interface-unavailable';
+
+/** A failure with kernel meaning: `errno` is the symbolic name (e.g. `EOPNOTSUPP`). */
+export function kernelError(code: KernelErrorCode, message: string, opts: { path?: string; errno?: string; cause?: unknown } = {}): VeritreeError {
+  return new VeritreeError(code, message, opts);
+}
+
+// --- EROFS / composefs images (src/erofs) -------------------------------------------------------
+
+/** A malformed EROFS/composefs image: which image, the byte offset where it went wrong, and why. */
+export class ImageInvalidError extends VeritreeError {
+  /** Byte offset in the image file of the structure that failed its check. */
+  readonly offset: number;
+  readonly reason: string;
+  constructor(path: string, offset: number, reason: string) {
+    super('image-invalid', `${reason}, at byte ${offset}`, { path });
+    this.offset = offset;
+    this.reason = reason;
+  }
+}
+
+/** The image is malformed (bounds, magic, loops, absurd sizes): never a crash, always this. */
+export function imageInvalid(path: string, offset: number, reason: string): ImageInvalidError {
+  return new ImageInvalidError(path, offset, reason);
+}
+
+/** A readable EROFS image that is not a composefs image (no composefs header). */
+export function notComposefs(path: string, reason: string): VeritreeError {
+  return new VeritreeError('not-composefs', reason, { path });
+}

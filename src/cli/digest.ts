@@ -1,0 +1,216 @@
+/**
+ * `veritree digest FILE...` — a drop-in for `fsverity digest` (same options, same output:
+ * `sha256:<hex> <path>`, `--compact`, `--for-builtin-sig`), plus `--backend`, `--json` and `-`
+ * for stdin. Unlike fsverity it keeps going after a bad file and reports it; exit 1 then.
+ */
+import fs from 'node:fs';
+import { TREE_OPTIONS, parseIntOption, parseVerbArgs, treeParams } from './args.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, write, type CliIO } from './io.js';
+import { parseBackendChoice, resolveBackend } from '../backends/index.js';
+import { digestFileSync, digestStream, type DigestPlan } from '../merkle/file.js';
+import { digestFiles, type FileDigest } from '../pool/scheduler.js';
+import { closeSharedPool, defaultThreads, sharedPool } from '../pool/pool.js';
+import { digestTree } from '../index.js';
+import { formattedDigest } from '../merkle/descriptor.js';
+import { writeFileAtomic } from '../report/atomic-write.js';
+import { usageError, VeritreeError, fromSystemError } from '../report/errors.js';
+
+const HELP = `Usage: veritree digest FILE... [options]
+
+Compute the fs-verity digest of each FILE ('-' reads standard input), as \`fsverity digest\` does.
+
+Options:
+  --hash-alg=ALG          sha256 (default) or sha512
+  --block-size=N          Merkle tree block size, a power of two (default 4096)
+  --salt=HEX              salt, up to 32 bytes in hex
+  --compact               print only the hex digest
+  --for-builtin-sig       print the digest formatted for a builtin signature
+  --out-merkle-tree=FILE  write the Merkle tree (root level first); one FILE only
+  --out-descriptor=FILE   write the 256-byte fs-verity descriptor; one FILE only
+  -r, --recursive=DIR     digest every regular file below DIR (symlinks never followed)
+  --threads=N             worker threads for many files or large ones (default: cores)
+  --backend=NAME          auto (default), wasm-simd, wasm-scalar, node-crypto, noble
+  --json                  one JSON document instead of lines
+  -h, --help              this help
+
+Exit status: 0 all digested, 1 some file failed, 2 usage error.
+`;
+
+const OPTIONS = {
+  ...TREE_OPTIONS,
+  compact: { type: 'boolean' },
+  'for-builtin-sig': { type: 'boolean' },
+  'out-merkle-tree': { type: 'string' },
+  'out-descriptor': { type: 'string' },
+  backend: { type: 'string' },
+  recursive: { type: 'string', short: 'r', multiple: true },
+  threads: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Files above this size are worth spreading over the pool even when digested alone. */
+const POOL_SINGLE_FILE_ABOVE = 32 << 20;
+
+export async function run(args: string[], io: CliIO): Promise<number> {
+  let parsed;
+  let plan: DigestPlan;
+  let threads: number;
+  try {
+    parsed = parseVerbArgs(args, OPTIONS);
+    if (parsed.values.help) {
+      io.stdout.write(HELP);
+      return EXIT_OK;
+    }
+    const dirs = parsed.values.recursive ?? [];
+    if (parsed.positionals.length === 0 && dirs.length === 0) throw usageError('no FILE given');
+    const params = treeParams(parsed.values);
+    const keepTree = parsed.values['out-merkle-tree'] !== undefined;
+    if ((keepTree || parsed.values['out-descriptor'] !== undefined) && (parsed.positionals.length !== 1 || dirs.length > 0))
+      throw usageError('--out-merkle-tree and --out-descriptor take a single FILE');
+    if (parsed.positionals.filter((p) => p === '-').length > 1) throw usageError("'-' (standard input) may be given once");
+    const backendChoice = parsed.values.backend !== undefined ? parseBackendChoice(parsed.values.backend) : undefined;
+    threads = parseIntOption('threads', parsed.values.threads) ?? defaultThreads();
+    if (threads < 1) throw usageError('--threads must be at least 1');
+    plan = { params, backend: resolveBackend(backendChoice, params, io.env), keepTree };
+  } catch (err) {
+    const e = err instanceof VeritreeError ? err : usageError(String(err));
+    io.stderr.write(`veritree digest: ${e.describe()}\n${e.code === 'usage' ? "Run 'veritree digest --help' for usage.\n" : ''}`);
+    return EXIT_FAILURE;
+  }
+  const v = parsed.values;
+  const dirs = v.recursive ?? [];
+  const files = parsed.positionals;
+  const out = new DigestOutput(io, plan, v.json === true, v.compact === true, v['for-builtin-sig'] === true);
+
+  const usePool =
+    dirs.length > 0 ||
+    (files.length > 1 && threads > 1) ||
+    (files.length === 1 && files[0] !== '-' && threads > 1 && !plan.keepTree && sizeOf(files[0]!) > POOL_SINGLE_FILE_ABOVE);
+
+  if (!usePool) {
+    for (const path of files) {
+      try {
+        const result = path === '-' ? await digestStream(io.stdin, plan, '-') : digestFileSync(path, plan);
+        if (v['out-merkle-tree'] !== undefined) await writeFileAtomic(v['out-merkle-tree'], result.merkleTree ?? new Uint8Array(0));
+        if (v['out-descriptor'] !== undefined) await writeFileAtomic(v['out-descriptor'], result.descriptor);
+        await out.ok(result.path, result.hex, result.digest, result.size);
+      } catch (err) {
+        out.fail(err instanceof VeritreeError ? err : fromSystemError(err, path));
+      }
+    }
+    return out.finish();
+  }
+
+  const stdinResult = files.includes('-') ? await digestStream(io.stdin, plan, '-').catch((e: unknown) => e as VeritreeError) : undefined;
+  const opts = { hashAlg: plan.params.alg.name, blockSize: plan.params.blockSize, salt: plan.params.salt, backend: plan.backend, threads };
+  const pool = sharedPool(threads);
+  try {
+    // Explicit files print in the order given (like fsverity); -r prints as results complete.
+    const explicit = files.filter((f) => f !== '-');
+    const held = new Map<number, FileDigest>();
+    let next = 0;
+    const emit = async (r: FileDigest) => {
+      if (r.ok) await out.ok(r.path, r.hex, r.digest, r.size);
+      else out.fail(r.error);
+    };
+    let stdinPrinted = false;
+    const printStdinAt = files.indexOf('-');
+    /** Prints the stdin result once everything given before '-' has been printed. */
+    const maybeStdin = async (beforePosition: number) => {
+      if (stdinResult && !stdinPrinted && printStdinAt < beforePosition) {
+        stdinPrinted = true;
+        if (stdinResult instanceof VeritreeError) out.fail(stdinResult);
+        else await out.ok('-', stdinResult.hex, stdinResult.digest, stdinResult.size);
+      }
+    };
+    // Map explicit-file index → position in `files` (which may include '-').
+    const positions = files.map((f, i) => (f === '-' ? -1 : i)).filter((i) => i >= 0);
+    for await (const r of digestFiles(explicit, { ...opts, pool })) {
+      held.set(r.index, r);
+      for (let h = held.get(next); h; h = held.get(next)) {
+        held.delete(next);
+        await maybeStdin(positions[next]!);
+        await emit(h);
+        next++;
+      }
+    }
+    await maybeStdin(Infinity);
+    for (const dir of dirs) {
+      try {
+        for await (const r of digestTree(dir, { ...opts, pool })) {
+          if ('skipped' in r) out.skip(r.error);
+          else await emit(r);
+        }
+      } catch (err) {
+        out.fail(err instanceof VeritreeError ? err : fromSystemError(err, dir));
+      }
+    }
+  } finally {
+    await closeSharedPool();
+  }
+  return out.finish();
+}
+
+function sizeOf(path: string): number {
+  try {
+    return fs.statSync(path).size;
+  } catch {
+    return 0; // the digest itself reports the error
+  }
+}
+
+/** Collects results and prints them as lines (fsverity format) or one JSON document. */
+class DigestOutput {
+  readonly #files: { path: string; digest: string; size: number }[] = [];
+  readonly #errors: VeritreeError[] = [];
+  readonly #skipped: VeritreeError[] = [];
+  constructor(
+    readonly io: CliIO,
+    readonly plan: DigestPlan,
+    readonly json: boolean,
+    readonly compact: boolean,
+    readonly forBuiltinSig: boolean,
+  ) {}
+
+  async ok(path: string, hex: string, digest: Uint8Array, size: number): Promise<void> {
+    if (this.json) this.#files.push({ path, digest: `${this.plan.params.alg.name}:${hex}`, size });
+    else await write(this.io.stdout, formatLine(this.plan, path, hex, digest, this.compact, this.forBuiltinSig));
+  }
+
+  fail(e: VeritreeError): void {
+    this.#errors.push(e);
+    if (!this.json) this.io.stderr.write(`veritree digest: ${e.describe()}\n`);
+  }
+
+  /** Symlinks and special files met by -r: not digested, not an error (like find -type f). */
+  skip(e: VeritreeError): void {
+    this.#skipped.push(e);
+  }
+
+  async finish(): Promise<number> {
+    if (this.json) {
+      const p = this.plan.params;
+      const doc = {
+        hashAlg: p.alg.name,
+        blockSize: p.blockSize,
+        salt: Buffer.from(p.salt).toString('hex'),
+        backend: this.plan.backend,
+        files: this.#files,
+        errors: this.#errors.map((e) => e.toJSON()),
+        skipped: this.#skipped.map((e) => e.toJSON()),
+        summary: { files: this.#files.length + this.#errors.length, ok: this.#files.length, failed: this.#errors.length, skipped: this.#skipped.length },
+      };
+      await write(this.io.stdout, `${JSON.stringify(doc, null, 2)}\n`);
+    }
+    return this.#errors.length > 0 ? EXIT_PROBLEMS : EXIT_OK;
+  }
+}
+
+/** The exact line `fsverity digest` prints (programs/cmd_digest.c). */
+export function formatLine(plan: DigestPlan, path: string, digestHex: string, digest: Uint8Array, compact: boolean, forBuiltinSig: boolean): string {
+  const hex = forBuiltinSig ? Buffer.from(formattedDigest(plan.params.alg.id, digest)).toString('hex') : digestHex;
+  if (compact) return `${hex}\n`;
+  if (forBuiltinSig) return `${hex} ${path}\n`;
+  return `${plan.params.alg.name}:${hex} ${path}\n`;
+}

@@ -1,0 +1,87 @@
+/**
+ * `veritree measure FILE... | -r DIR...`: the kernel's fs-verity digest of verity files
+ * (FS_IOC_MEASURE_VERITY, FORMATS.md §2.4), printed exactly like `fsverity measure`:
+ * `sha256:<hex> <path>` (FORMATS.md §1.4). Exit 1 if some file could not be measured.
+ */
+import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, write, type CliIO, type Verb } from './io.js';
+import { parseIntOption, parseVerbArgs } from './args.js';
+import { usageError, VeritreeError } from '../report/errors.js';
+import { measureVerity, setMaxInFlight } from '../kernel/async.js';
+import { expandOperands } from '../kernel/operands.js';
+import { orderedMap } from '../kernel/ordered.js';
+import { skipReason, type WalkEntry } from '../kernel/tree.js';
+import type { Measurement } from '../kernel/verity.js';
+
+const HELP = `Usage: veritree measure [options] FILE...
+       veritree measure [options] -r DIR...
+
+Print the fs-verity digest the kernel holds for each verity file (FS_IOC_MEASURE_VERITY), as
+'fsverity measure' does: ALG:HEX PATH.
+
+Options:
+  -r, --recursive     measure every regular file under each DIR (symlinks not followed)
+  -j, --jobs=N        blocking kernel calls in flight at once (default 3)
+  --json              one JSON object per file: {"path","hashAlg","digest"} or {"path","code","message"}
+  -h, --help          this text
+`;
+
+const OPTIONS = {
+  recursive: { type: 'boolean', short: 'r' },
+  jobs: { type: 'string', short: 'j' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Item = { entry: WalkEntry; m?: Measurement; error?: VeritreeError };
+
+export const run: Verb = async (args, io) => {
+  let values: ReturnType<typeof parseVerbArgs<typeof OPTIONS>>['values'];
+  let operands: string[];
+  try {
+    const parsed = parseVerbArgs(args, OPTIONS);
+    values = parsed.values;
+    operands = parsed.positionals;
+    if (values.help) {
+      io.stdout.write(HELP);
+      return EXIT_OK;
+    }
+    if (operands.length === 0) throw usageError(values.recursive ? 'no directory given' : 'no file given');
+    const jobs = parseIntOption('jobs', values.jobs);
+    if (jobs !== undefined) {
+      if (jobs < 1) throw usageError('--jobs must be at least 1');
+      setMaxInFlight(jobs);
+    }
+  } catch (err) {
+    if (!(err instanceof VeritreeError)) throw err;
+    io.stderr.write(`veritree measure: ${err.describe()}\nTry 'veritree measure --help'.\n`);
+    return EXIT_FAILURE;
+  }
+  const json = values.json === true;
+  let failed = 0;
+  const results = orderedMap(expandOperands(operands, values.recursive === true), 16, async (entry): Promise<Item> => {
+    if (entry.error || entry.kind !== 'file') return { entry };
+    try {
+      return { entry, m: await measureVerity(entry.path) };
+    } catch (err) {
+      if (err instanceof VeritreeError) return { entry, error: err };
+      throw err;
+    }
+  });
+  for await (const { entry, m, error } of results) {
+    if (m) {
+      await write(io.stdout, json ? JSON.stringify({ path: m.path, hashAlg: m.hashAlg, digest: m.hex }) + '\n' : `${m.hashAlg}:${m.hex} ${m.path}\n`);
+    } else if (error || entry.error) {
+      failed++;
+      const e = error ?? new VeritreeError('io-error', entry.error!.message, { path: entry.path, ...(entry.error!.code ? { errno: entry.error!.code } : {}) });
+      await problem(io, json, e.toJSON(), `${entry.path}: ${e.message}`);
+    } else {
+      await problem(io, json, { path: entry.path, status: 'skipped', reason: skipReason(entry.kind) }, `${entry.path}: skipped: ${skipReason(entry.kind)}`);
+    }
+  }
+  return failed > 0 ? EXIT_PROBLEMS : EXIT_OK;
+};
+
+async function problem(io: CliIO, json: boolean, obj: object, line: string): Promise<void> {
+  await write(io.stderr, `veritree measure: ${line}\n`);
+  if (json) await write(io.stdout, JSON.stringify(obj) + '\n');
+}

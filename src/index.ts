@@ -1,0 +1,52 @@
+/**
+ * veritree — the fs-verity engine for Node.js. Public API.
+ *
+ * Single files:   digestFile / digestFileSync / digestBytes / digestStream  (src/merkle/file.ts)
+ * Many files:     digestFiles(paths) / digestTree(dir) on the worker pool  (src/pool/)
+ * Building blocks: MerkleTreeBuilder, buildDescriptor, the Hasher backends, parameter parsing.
+ */
+import { walk, type WalkEntry } from './walk/walk.js';
+import { digestFiles, type BulkDigestOptions, type FileDigest } from './pool/scheduler.js';
+import { notRegularFile, VeritreeError } from './report/errors.js';
+
+export { digestFile, digestFileSync, digestBytes, digestStream, planDigest } from './merkle/file.js';
+export type { DigestOptions, DigestResult, DigestPlan } from './merkle/file.js';
+export { MerkleTreeBuilder, rootFromLeafDigests } from './merkle/tree.js';
+export type { TreeResult } from './merkle/tree.js';
+export { buildDescriptor, formattedDigest, DESCRIPTOR_SIZE } from './merkle/descriptor.js';
+export { resolveParams, hashAlgInfo, parseSaltHex, HASH_ALGS, DEFAULT_BLOCK_SIZE, MAX_SALT_SIZE } from './params.js';
+export type { HashAlg, HashAlgInfo, VerityParams, VerityParamsInput } from './params.js';
+export { availableBackends, calibrate, resolveBackend, acquireHasher, releaseHasher, FACTORIES, BACKEND_NAMES } from './backends/index.js';
+export type { BackendName, BackendChoice, Hasher, HasherFactory, Calibration } from './backends/index.js';
+export { digestFiles } from './pool/scheduler.js';
+export type { BulkDigestOptions, FileDigest } from './pool/scheduler.js';
+export { HashPool, sharedPool, closeSharedPool, defaultThreads } from './pool/pool.js';
+export { walk } from './walk/walk.js';
+export type { WalkEntry } from './walk/walk.js';
+export { VeritreeError } from './report/errors.js';
+
+export type TreeDigest = FileDigest | { readonly ok: false; readonly skipped: true; readonly index: -1; readonly path: string; readonly error: VeritreeError };
+
+/**
+ * Digests every regular file below `dir` on the pool, never following symlinks. Symlinks and
+ * special files are yielded as `skipped` (with the reason); unreadable directories as errors.
+ */
+export async function* digestTree(dir: string, options: BulkDigestOptions = {}): AsyncGenerator<TreeDigest> {
+  const side: TreeDigest[] = [];
+  async function* files(): AsyncGenerator<string> {
+    for await (const e of walk(dir, options.signal ? { signal: options.signal } : {})) {
+      if (e.type === 'file') yield e.path;
+      else side.push(skippedEntry(e));
+    }
+  }
+  for await (const r of digestFiles(files(), options)) {
+    while (side.length > 0) yield side.shift()!;
+    yield r;
+  }
+  while (side.length > 0) yield side.shift()!;
+}
+
+function skippedEntry(e: WalkEntry): TreeDigest {
+  if (e.type === 'error') return { ok: false, index: -1, path: e.path, error: e.error };
+  return { ok: false, skipped: true, index: -1, path: e.path, error: notRegularFile(e.path, e.type) };
+}

@@ -1,0 +1,87 @@
+/**
+ * The libc entry points veritree calls through koffi (prebuilt FFI; nothing compiled at install):
+ * ioctl, statx and the l*xattr family. Loaded lazily on first use so that importing veritree on a
+ * platform without koffi or glibc costs nothing until a kernel call is actually made.
+ *
+ * Spec: shared/spec/FORMATS.md §2.1 (the ioctls), §2.5 (statx); xattr(7) for the xattr calls.
+ */
+import { createRequire } from 'node:module';
+import { kernelError } from '../report/errors.js';
+
+/** A bound C function: call it synchronously, or with `.async(...args, cb)` on libuv's pool. */
+export interface CFunction<A extends unknown[]> {
+  (...args: A): number;
+  async(...args: [...A, (err: unknown, result: number) => void]): void;
+}
+
+export interface Libc {
+  /** `int ioctl(int fd, unsigned long request, void *arg)`. */
+  readonly ioctl: CFunction<[fd: number, request: number, arg: Uint8Array]>;
+  /** `int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf)`. */
+  readonly statx: CFunction<[dirfd: number, path: string, flags: number, mask: number, buf: Uint8Array]>;
+  readonly lgetxattr: CFunction<[path: string, name: string, value: Uint8Array | null, size: number]>;
+  readonly llistxattr: CFunction<[path: string, list: Uint8Array | null, size: number]>;
+  readonly lsetxattr: CFunction<[path: string, name: string, value: Uint8Array, size: number, flags: number]>;
+  readonly lremovexattr: CFunction<[path: string, name: string]>;
+  /** errno of the last call made on this thread (inside an `.async` callback: of that call). */
+  errno(): number;
+  /** Address of a byte array's data, for pointers embedded in structs. */
+  address(buf: Uint8Array): bigint;
+}
+
+interface Koffi {
+  load(name: string): { func(proto: string): unknown };
+  errno(): number;
+  address(value: unknown): bigint;
+}
+
+let loaded: Libc | undefined;
+let failure: Error | undefined;
+
+/** Candidate sonames: glibc first; musl's libc.so answers the same calls. */
+const LIBC_NAMES = ['libc.so.6', 'libc.so'];
+
+function bind(): Libc {
+  if (process.platform !== 'linux') throw new Error(`fs-verity exists only on Linux (this is ${process.platform})`);
+  const koffi = createRequire(import.meta.url)('koffi') as Koffi;
+  let lib: ReturnType<Koffi['load']> | undefined;
+  let lastErr: unknown;
+  for (const name of LIBC_NAMES) {
+    try {
+      lib = koffi.load(name);
+      break;
+    } catch (err) {
+      lastErr = err;
+    }
+  }
+  if (!lib) throw lastErr instanceof Error ? lastErr : new Error('cannot load libc');
+  const fn = <A extends unknown[]>(proto: string) => lib.func(proto) as CFunction<A>;
+  return {
+    // ioctl is variadic in libc; koffi cannot run variadic calls `.async`, so it is declared with a
+    // fixed pointer argument. That is call-compatible on Linux ABIs: x86_64 passes the pointer in
+    // the same register (the callee reads %al only to decide whether to spill vector registers),
+    // and aarch64 Linux (unlike Apple's) passes variadic arguments like fixed ones.
+    ioctl: fn('int ioctl(int fd, unsigned long request, void *arg)'),
+    statx: fn('int statx(int dirfd, const char *path, int flags, unsigned int mask, void *buf)'),
+    lgetxattr: fn('intptr_t lgetxattr(const char *path, const char *name, void *value, size_t size)'),
+    llistxattr: fn('intptr_t llistxattr(const char *path, void *list, size_t size)'),
+    lsetxattr: fn('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
+    lremovexattr: fn('int lremovexattr(const char *path, const char *name)'),
+    errno: () => koffi.errno(),
+    address: (buf) => koffi.address(buf),
+  };
+}
+
+/** The bindings, or a `kernel-interface-unavailable` error saying why they cannot be had. */
+export function libc(): Libc {
+  if (loaded) return loaded;
+  if (!failure) {
+    try {
+      loaded = bind();
+      return loaded;
+    } catch (err) {
+      failure = err instanceof Error ? err : new Error(String(err));
+    }
+  }
+  throw kernelError('kernel-interface-unavailable', `cannot call the kernel's fs-verity interface: ${failure.message}`, { cause: failure });
+}

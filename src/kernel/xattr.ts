@@ -1,0 +1,121 @@
+/**
+ * Extended attributes with binary values, not following symlinks (lgetxattr/llistxattr/
+ * lsetxattr/lremovexattr). Sizes are probed with a zero-size call, then the read is retried if the
+ * value grew in between (ERANGE). Used by `enable --copy` to carry xattrs over, and by the
+ * overlay/composefs code for `trusted.overlay.*` / `user.overlay.*` (FORMATS.md §3.2).
+ *
+ * Spec: xattr(7), getxattr(2), listxattr(2), setxattr(2) — ERANGE, ENODATA, ENOTSUP semantics.
+ */
+import { ERRNO, kernelErrnoError } from './errors.js';
+import { stableBytes } from './structs.js';
+import { checkPath, runSync, type SysProgram } from './sys.js';
+
+/** `XATTR_CREATE` / `XATTR_REPLACE` from `<sys/xattr.h>`. */
+export const XATTR_CREATE = 1;
+export const XATTR_REPLACE = 2;
+/** Linux XATTR_SIZE_MAX: no value can be larger, so a bigger probe answer is nonsense. */
+export const XATTR_SIZE_MAX = 65536;
+/** Linux XATTR_LIST_MAX. */
+export const XATTR_LIST_MAX = 65536;
+
+const GROW_RETRIES = 4;
+
+export type SetMode = 'create' | 'replace' | 'either';
+
+function checkName(name: unknown): string {
+  if (typeof name !== 'string') throw new TypeError(`xattr name must be a string, got ${typeof name}`);
+  if (name.length === 0 || name.includes('\0')) throw new TypeError(`bad xattr name: ${JSON.stringify(name)}`);
+  return name;
+}
+
+/** The value of `name`, or `undefined` when the file has no such attribute. */
+export function* getXattrProgram(path: string, name: string): SysProgram<Uint8Array | undefined> {
+  checkPath(path);
+  checkName(name);
+  for (let attempt = 0; ; attempt++) {
+    const probe = yield { call: 'lgetxattr', path, name, buf: null };
+    if (probe.rc < 0) {
+      if (probe.errno === ERRNO.ENODATA) return undefined;
+      throw kernelErrnoError('getxattr', probe.errno, path);
+    }
+    if (probe.rc === 0) return new Uint8Array(0);
+    const buf = stableBytes(Math.min(probe.rc, XATTR_SIZE_MAX));
+    const r = yield { call: 'lgetxattr', path, name, buf };
+    if (r.rc >= 0) return buf.slice(0, r.rc);
+    if (r.errno === ERRNO.ENODATA) return undefined; // removed between the two calls
+    if (r.errno !== ERRNO.ERANGE || attempt >= GROW_RETRIES) throw kernelErrnoError('getxattr', r.errno, path);
+  }
+}
+
+/** Attribute names, in the order the filesystem lists them. */
+export function* listXattrProgram(path: string): SysProgram<string[]> {
+  checkPath(path);
+  for (let attempt = 0; ; attempt++) {
+    const probe = yield { call: 'llistxattr', path, buf: null };
+    if (probe.rc < 0) throw kernelErrnoError('listxattr', probe.errno, path);
+    if (probe.rc === 0) return [];
+    const buf = stableBytes(Math.min(probe.rc, XATTR_LIST_MAX));
+    const r = yield { call: 'llistxattr', path, buf };
+    if (r.rc >= 0) return splitNames(buf.subarray(0, r.rc));
+    if (r.errno !== ERRNO.ERANGE || attempt >= GROW_RETRIES) throw kernelErrnoError('listxattr', r.errno, path);
+  }
+}
+
+/** Splits the NUL-terminated name list llistxattr returns. */
+export function splitNames(list: Uint8Array): string[] {
+  const names: string[] = [];
+  let start = 0;
+  for (let i = 0; i < list.length; i++) {
+    if (list[i] !== 0) continue;
+    if (i > start) names.push(Buffer.from(list.subarray(start, i)).toString('utf8'));
+    start = i + 1;
+  }
+  if (start < list.length) names.push(Buffer.from(list.subarray(start)).toString('utf8'));
+  return names;
+}
+
+export function* setXattrProgram(path: string, name: string, value: Uint8Array, mode: SetMode = 'either'): SysProgram<void> {
+  checkPath(path);
+  checkName(name);
+  if (!(value instanceof Uint8Array)) throw new TypeError(`xattr value must be a Uint8Array, got ${typeof value}`);
+  if (value.length > XATTR_SIZE_MAX) throw new RangeError(`xattr value is ${value.length} bytes; at most ${XATTR_SIZE_MAX}`);
+  const flags = mode === 'create' ? XATTR_CREATE : mode === 'replace' ? XATTR_REPLACE : 0;
+  if (mode !== 'create' && mode !== 'replace' && mode !== 'either') throw new RangeError(`bad xattr set mode: ${String(mode)}`);
+  const r = yield { call: 'lsetxattr', path, name, value, flags };
+  if (r.rc < 0) throw kernelErrnoError('setxattr', r.errno, path);
+}
+
+export function* removeXattrProgram(path: string, name: string): SysProgram<void> {
+  checkPath(path);
+  checkName(name);
+  const r = yield { call: 'lremovexattr', path, name };
+  if (r.rc < 0) throw kernelErrnoError('removexattr', r.errno, path);
+}
+
+/** All attributes as name → value (values may vanish between list and get; those are left out). */
+export function* getAllXattrsProgram(path: string): SysProgram<Map<string, Uint8Array>> {
+  const out = new Map<string, Uint8Array>();
+  for (const name of yield* listXattrProgram(path)) {
+    const v = yield* getXattrProgram(path, name);
+    if (v !== undefined) out.set(name, v);
+  }
+  return out;
+}
+
+// ---- synchronous API ----
+
+export function getXattrSync(path: string, name: string): Uint8Array | undefined {
+  return runSync(getXattrProgram(path, name));
+}
+export function listXattrSync(path: string): string[] {
+  return runSync(listXattrProgram(path));
+}
+export function setXattrSync(path: string, name: string, value: Uint8Array, mode: SetMode = 'either'): void {
+  runSync(setXattrProgram(path, name, value, mode));
+}
+export function removeXattrSync(path: string, name: string): void {
+  runSync(removeXattrProgram(path, name));
+}
+export function getAllXattrsSync(path: string): Map<string, Uint8Array> {
+  return runSync(getAllXattrsProgram(path));
+}

@@ -1,0 +1,197 @@
+/**
+ * fs-verity digests of files, byte arrays and streams: open → read in ~1 MiB windows → tree
+ * builder → result. The sync path reads straight into the hasher's buffer (used on pool workers
+ * and by the single-threaded CLI); the async path never blocks the event loop.
+ *
+ * A file is refused unless it is a regular file, and checked again after reading: if its size or
+ * mtime moved while it was hashed the digest would describe no version of it, so that is an error.
+ */
+import fs from 'node:fs';
+import type { Readable } from 'node:stream';
+import { resolveParams, type HashAlg, type VerityParams, type VerityParamsInput } from '../params.js';
+import { acquireHasher, releaseHasher, resolveBackend, type BackendChoice, type BackendName } from '../backends/index.js';
+import { fileChanged, fromSystemError, notRegularFile, VeritreeError } from '../report/errors.js';
+import { MerkleTreeBuilder, type TreeResult } from './tree.js';
+
+export interface DigestOptions extends VerityParamsInput {
+  /** Hashing backend; default from VERITREE_BACKEND, else `auto`. */
+  backend?: BackendChoice;
+  /** Also return the Merkle tree bytes (root level first). */
+  merkleTree?: boolean;
+}
+
+export interface DigestResult {
+  readonly path: string;
+  readonly hashAlg: HashAlg;
+  readonly digest: Uint8Array;
+  /** Lowercase hex of `digest`. */
+  readonly hex: string;
+  readonly size: number;
+  /** The 256-byte fs-verity descriptor whose hash is `digest`. */
+  readonly descriptor: Uint8Array;
+  readonly rootHash: Uint8Array;
+  readonly merkleTree?: Uint8Array;
+  readonly backend: BackendName;
+}
+
+/** Parameters and backend resolved once; pass to the per-file functions in hot loops. */
+export interface DigestPlan {
+  readonly params: VerityParams;
+  readonly backend: BackendName;
+  readonly keepTree: boolean;
+}
+
+export function planDigest(opts: DigestOptions = {}): DigestPlan {
+  const params = resolveParams(opts);
+  return { params, backend: resolveBackend(opts.backend, params), keepTree: opts.merkleTree === true };
+}
+
+function toResult(path: string, plan: DigestPlan, tree: TreeResult): DigestResult {
+  return {
+    path,
+    hashAlg: plan.params.alg.name,
+    digest: tree.digest,
+    hex: Buffer.from(tree.digest).toString('hex'),
+    size: tree.dataSize,
+    descriptor: tree.descriptor,
+    rootHash: tree.rootHash,
+    ...(tree.merkleTree ? { merkleTree: tree.merkleTree } : {}),
+    backend: plan.backend,
+  };
+}
+
+export function fileKind(st: fs.Stats | fs.BigIntStats): string {
+  if (st.isDirectory()) return 'directory';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isSocket()) return 'socket';
+  if (st.isCharacterDevice()) return 'character device';
+  if (st.isBlockDevice()) return 'block device';
+  return 'unknown type';
+}
+
+// O_NONBLOCK so that opening a FIFO fails fast instead of hanging until a writer appears;
+// it has no effect on regular files.
+// (libuv adds O_CLOEXEC itself.)
+export const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
+
+function sameVersion(a: fs.BigIntStats, b: fs.BigIntStats): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ino === b.ino;
+}
+
+/** Synchronous digest of one file (blocks the thread: use on workers or in CLIs). */
+export function digestFileSync(path: string, planOrOpts: DigestPlan | DigestOptions = {}): DigestResult {
+  const plan = 'params' in planOrOpts ? planOrOpts : planDigest(planOrOpts);
+  let fd: number;
+  try {
+    fd = fs.openSync(path, OPEN_FLAGS);
+  } catch (err) {
+    throw fromSystemError(err, path, 'open');
+  }
+  const hasher = acquireHasher(plan.backend, plan.params);
+  try {
+    const before = fstat(fd, path);
+    if (!before.isFile()) throw notRegularFile(path, fileKind(before));
+    const builder = new MerkleTreeBuilder(plan.params, hasher, { keepTree: plan.keepTree });
+    for (;;) {
+      const win = builder.window();
+      let n: number;
+      try {
+        n = fs.readSync(fd, win, 0, win.length, null);
+      } catch (err) {
+        throw fromSystemError(err, path, 'read');
+      }
+      if (n === 0) break;
+      builder.advance(n);
+    }
+    const after = fstat(fd, path);
+    if (!sameVersion(before, after) || BigInt(builder.dataSize) !== after.size)
+      throw fileChanged(path, `size ${before.size} → ${after.size}, read ${builder.dataSize} bytes`);
+    return toResult(path, plan, builder.digest());
+  } finally {
+    releaseHasher(hasher);
+    fs.closeSync(fd);
+  }
+}
+
+function fstat(fd: number, path: string): fs.BigIntStats {
+  try {
+    return fs.fstatSync(fd, { bigint: true });
+  } catch (err) {
+    throw fromSystemError(err, path, 'stat');
+  }
+}
+
+const ASYNC_READ_BYTES = 1 << 20;
+
+/** Asynchronous digest of one file; reads never block the event loop. */
+export async function digestFile(path: string, planOrOpts: DigestPlan | DigestOptions = {}): Promise<DigestResult> {
+  const plan = 'params' in planOrOpts ? planOrOpts : planDigest(planOrOpts);
+  let fh: fs.promises.FileHandle;
+  try {
+    fh = await fs.promises.open(path, OPEN_FLAGS);
+  } catch (err) {
+    throw fromSystemError(err, path, 'open');
+  }
+  const hasher = acquireHasher(plan.backend, plan.params);
+  try {
+    const before = await fh.stat({ bigint: true }).catch((err: unknown) => {
+      throw fromSystemError(err, path, 'stat');
+    });
+    if (!before.isFile()) throw notRegularFile(path, fileKind(before));
+    const builder = new MerkleTreeBuilder(plan.params, hasher, { keepTree: plan.keepTree });
+    // Read into our own buffer, not the hasher's: its memory may move while the read is in flight.
+    const buf = Buffer.allocUnsafe(ASYNC_READ_BYTES);
+    for (;;) {
+      let n: number;
+      try {
+        ({ bytesRead: n } = await fh.read(buf, 0, buf.length, null));
+      } catch (err) {
+        throw fromSystemError(err, path, 'read');
+      }
+      if (n === 0) break;
+      builder.update(buf.subarray(0, n));
+    }
+    const after = await fh.stat({ bigint: true }).catch((err: unknown) => {
+      throw fromSystemError(err, path, 'stat');
+    });
+    if (!sameVersion(before, after) || BigInt(builder.dataSize) !== after.size)
+      throw fileChanged(path, `size ${before.size} → ${after.size}, read ${builder.dataSize} bytes`);
+    return toResult(path, plan, builder.digest());
+  } finally {
+    releaseHasher(hasher);
+    await fh.close();
+  }
+}
+
+/** Digest of bytes already in memory. */
+export function digestBytes(data: Uint8Array, planOrOpts: DigestPlan | DigestOptions = {}, name = '<bytes>'): DigestResult {
+  const plan = 'params' in planOrOpts ? planOrOpts : planDigest(planOrOpts);
+  const hasher = acquireHasher(plan.backend, plan.params);
+  try {
+    const builder = new MerkleTreeBuilder(plan.params, hasher, { keepTree: plan.keepTree });
+    builder.update(data);
+    return toResult(name, plan, builder.digest());
+  } finally {
+    releaseHasher(hasher);
+  }
+}
+
+/** Digest of a byte stream (e.g. stdin), read to its end. */
+export async function digestStream(stream: Readable | AsyncIterable<Uint8Array>, planOrOpts: DigestPlan | DigestOptions = {}, name = '-'): Promise<DigestResult> {
+  const plan = 'params' in planOrOpts ? planOrOpts : planDigest(planOrOpts);
+  const hasher = acquireHasher(plan.backend, plan.params);
+  try {
+    const builder = new MerkleTreeBuilder(plan.params, hasher, { keepTree: plan.keepTree });
+    try {
+      for await (const chunk of stream as AsyncIterable<Uint8Array | string>) {
+        builder.update(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      }
+    } catch (err) {
+      throw err instanceof VeritreeError ? err : fromSystemError(err, name, 'read');
+    }
+    return toResult(name, plan, builder.digest());
+  } finally {
+    releaseHasher(hasher);
+  }
+}

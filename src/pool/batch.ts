@@ -1,0 +1,185 @@
+/**
+ * Worker-side hashing. Small files of one batch are read back to back into the hasher's buffer,
+ * each padded to a block boundary, and their leaves hashed in ONE `hashBlocks` call: in the WASM
+ * backends equal-length salted blocks from different files then share SIMD lanes, and per-file
+ * work shrinks to open/fstat/read/close plus the few upper-level and descriptor hashes.
+ */
+import fs from 'node:fs';
+import { acquireHasher, releaseHasher } from '../backends/index.js';
+import type { BackendName } from '../backends/types.js';
+import { fromSystemError, notRegularFile, fileChanged, VeritreeError } from '../report/errors.js';
+import { resolveParams, type VerityParams } from '../params.js';
+import { buildDescriptor } from '../merkle/descriptor.js';
+import { rootFromLeafDigests } from '../merkle/tree.js';
+import { digestFileSync, fileKind, OPEN_FLAGS } from '../merkle/file.js';
+import { FileStatus, type ErrorWire, type FileBatchResult, type FileBatchTask, type ParamsWire, type RangeResult, type RangeTask } from './tasks.js';
+
+/** Bytes of small-file data staged before one leaf `hashBlocks` call. */
+const STAGE_BYTES = 4 << 20;
+/** Files up to this size go through the staged path; larger ones stream. */
+const SMALL_FILE_MAX = 1 << 20;
+
+
+const paramsCache = new Map<string, VerityParams>();
+export function paramsFromWire(w: ParamsWire): VerityParams {
+  const key = `${w.hashAlg}/${w.blockSize}/${w.saltHex}`;
+  let p = paramsCache.get(key);
+  if (!p) paramsCache.set(key, (p = resolveParams({ hashAlg: w.hashAlg, blockSize: w.blockSize, salt: w.saltHex })));
+  return p;
+}
+
+export function errorToWire(err: unknown, path: string): ErrorWire {
+  const e = err instanceof VeritreeError ? err : fromSystemError(err, path);
+  return { code: e.code, message: e.message, path: e.path ?? path, ...(e.errno ? { errno: e.errno } : {}) };
+}
+
+interface Staged {
+  readonly slot: number;
+  readonly firstBlock: number;
+  readonly blocks: number;
+  readonly size: number;
+}
+
+export function hashFileBatch(task: FileBatchTask): FileBatchResult {
+  const params = paramsFromWire(task.params);
+  const D = params.alg.digestSize;
+  const B = params.blockSize;
+  const n = task.paths.length;
+  const digests = new Uint8Array(n * D);
+  const sizes = new Float64Array(n);
+  const status = new Uint8Array(n);
+  const errors: (ErrorWire | null)[] = new Array<ErrorWire | null>(n).fill(null);
+  const stageBlocks = Math.max(1, Math.floor(STAGE_BYTES / B));
+  const hasher = acquireHasher(task.backend, params);
+  try {
+    let stage = hasher.inputBuffer(stageBlocks * B);
+    let stagedBlocks = 0;
+    let staged: Staged[] = [];
+    const leafOut = new Uint8Array(stageBlocks * D);
+    const scratch = new Uint8Array(Math.ceil(Math.ceil(SMALL_FILE_MAX / B) * D / B) * B + B);
+
+    const flush = () => {
+      if (staged.length === 0) return;
+      hasher.hashBlocks(stage, B, stagedBlocks, leafOut, 0);
+      for (const s of staged) {
+        const leaves = leafOut.subarray(s.firstBlock * D, (s.firstBlock + s.blocks) * D);
+        const root = rootFromLeafDigests(params, hasher, leaves, s.blocks, scratch);
+        digests.set(hasher.hash(buildDescriptor(params, s.size, root)), s.slot * D);
+      }
+      staged = [];
+      stagedBlocks = 0;
+      // Upper-level hashing may have reused the hasher's input region; take the stage view again.
+      stage = hasher.inputBuffer(stageBlocks * B);
+    };
+
+    for (let slot = 0; slot < n; slot++) {
+      const path = task.paths[slot]!;
+      let fd = -1;
+      try {
+        try {
+          fd = fs.openSync(path, OPEN_FLAGS);
+        } catch (err) {
+          throw fromSystemError(err, path, 'open');
+        }
+        const before = fs.fstatSync(fd, { bigint: true });
+        if (!before.isFile()) throw notRegularFile(path, fileKind(before));
+        const size = Number(before.size);
+        sizes[slot] = size;
+        if (task.deferAbove > 0 && size > task.deferAbove) {
+          status[slot] = FileStatus.Deferred;
+          continue;
+        }
+        if (size > SMALL_FILE_MAX) {
+          fs.closeSync(fd);
+          fd = -1;
+          flush();
+          const r = digestFileSync(path, { params, backend: task.backend as BackendName, keepTree: false });
+          digests.set(r.digest, slot * D);
+          sizes[slot] = r.size;
+          continue;
+        }
+        const blocks = Math.ceil(size / B);
+        if (stagedBlocks + blocks > stageBlocks) flush();
+        const at = stagedBlocks * B;
+        let got = 0;
+        // Read one byte past the size: a file that grew since fstat must not pass as unchanged.
+        const want = Math.min(size + 1, stage.length - at);
+        for (;;) {
+          const r = fs.readSync(fd, stage, at + got, want - got, null);
+          if (r === 0) break;
+          got += r;
+          if (got >= want) break;
+        }
+        const after = fs.fstatSync(fd, { bigint: true });
+        if (got !== size || after.size !== before.size || after.mtimeNs !== before.mtimeNs)
+          throw fileChanged(path, `size ${before.size} → ${after.size}, read ${got} bytes`);
+        stage.fill(0, at + size, at + blocks * B);
+        staged.push({ slot, firstBlock: stagedBlocks, blocks, size });
+        stagedBlocks += blocks;
+      } catch (err) {
+        status[slot] = FileStatus.Failed;
+        errors[slot] = errorToWire(err, path);
+      } finally {
+        if (fd >= 0) fs.closeSync(fd);
+      }
+    }
+    flush();
+  } finally {
+    releaseHasher(hasher);
+  }
+  return { digests, sizes, status, errors };
+}
+
+/** Leaf digests of one block-aligned byte range of a file. */
+export function hashRange(task: RangeTask): RangeResult {
+  const params = paramsFromWire(task.params);
+  const B = params.blockSize;
+  const D = params.alg.digestSize;
+  if (task.offset % B !== 0 || task.length % B !== 0)
+    throw new RangeError(`range ${task.offset}+${task.length} is not aligned to ${B}-byte blocks`);
+  let fd: number;
+  try {
+    fd = fs.openSync(task.path, OPEN_FLAGS);
+  } catch (err) {
+    throw fromSystemError(err, task.path, 'open');
+  }
+  const hasher = acquireHasher(task.backend, params);
+  try {
+    const st = fs.fstatSync(fd, { bigint: true });
+    const maxBlocks = task.length / B;
+    const leaves = new Uint8Array(maxBlocks * D);
+    const chunkBlocks = Math.max(1, Math.floor((1 << 20) / B));
+    let buf = hasher.inputBuffer(chunkBlocks * B);
+    let pos = task.offset;
+    const end = task.offset + task.length;
+    let count = 0;
+    let bytes = 0;
+    while (pos < end) {
+      const want = Math.min(buf.length, end - pos);
+      let got = 0;
+      while (got < want) {
+        let r: number;
+        try {
+          r = fs.readSync(fd, buf, got, want - got, pos + got);
+        } catch (err) {
+          throw fromSystemError(err, task.path, 'read');
+        }
+        if (r === 0) break;
+        got += r;
+      }
+      if (got === 0) break;
+      const blocks = Math.ceil(got / B);
+      buf.fill(0, got, blocks * B);
+      hasher.hashBlocks(buf, B, blocks, leaves, count * D);
+      buf = hasher.inputBuffer(chunkBlocks * B);
+      count += blocks;
+      bytes += got;
+      pos += got;
+      if (got < want) break;
+    }
+    return { leaves, count, bytes, size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString() };
+  } finally {
+    releaseHasher(hasher);
+    fs.closeSync(fd);
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The Piscina worker pool: one per process, sized to the cores available (or `threads`), reused by
+ * every bulk operation. A task whose worker dies is retried once on a fresh worker, then reported:
+ * a crash never loses a result silently and never hangs the run.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { VeritreeError } from '../report/errors.js';
+import type { FileBatchResult, FileBatchTask, RangeResult, RangeTask } from './tasks.js';
+
+export function defaultThreads(): number {
+  return Math.max(1, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+}
+
+/** The compiled worker: beside this file when running from build/, else the built copy (tests run TS sources). */
+function workerFilename(): string {
+  const beside = new URL('./worker.js', import.meta.url);
+  if (fs.existsSync(fileURLToPath(beside))) return fileURLToPath(beside);
+  const built = new URL('../../build/dist/pool/worker.js', import.meta.url);
+  if (fs.existsSync(fileURLToPath(built))) return fileURLToPath(built);
+  throw new VeritreeError('io-error', 'pool worker not found: run `npm run build` first');
+}
+
+export function workerFailed(what: string, cause: unknown): VeritreeError {
+  const msg = cause instanceof Error ? cause.message : String(cause);
+  return new VeritreeError('worker-failed', `worker failed twice while hashing ${what}: ${msg}`, { cause });
+}
+
+export class HashPool {
+  readonly threads: number;
+  readonly #piscina: Piscina;
+  #destroyed = false;
+
+  constructor(threads = defaultThreads()) {
+    if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new RangeError(`threads must be 1..1024, got ${threads}`);
+    this.threads = threads;
+    this.#piscina = new Piscina({
+      filename: workerFilename(),
+      minThreads: threads,
+      maxThreads: threads,
+      // Tasks queue in the scheduler (bounded), not here.
+      maxQueue: 'auto',
+      idleTimeout: 30_000,
+      // Hashing is CPU-bound: one task at a time per worker.
+      concurrentTasksPerWorker: 1,
+    });
+  }
+
+  runFiles(task: FileBatchTask): Promise<FileBatchResult> {
+    return this.#runWithRetry(task, `${task.paths.length} files (first: ${task.paths[0]})`) as Promise<FileBatchResult>;
+  }
+
+  runRange(task: RangeTask): Promise<RangeResult> {
+    return this.#runWithRetry(task, `${task.path} bytes ${task.offset}..${task.offset + task.length}`) as Promise<RangeResult>;
+  }
+
+  async #runWithRetry(task: FileBatchTask | RangeTask, what: string): Promise<unknown> {
+    try {
+      return await this.#piscina.run(task);
+    } catch (first) {
+      if (this.#destroyed) throw first;
+      try {
+        return await this.#piscina.run(task);
+      } catch (second) {
+        throw workerFailed(what, second);
+      }
+    }
+  }
+
+  async destroy(): Promise<void> {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    await this.#piscina.destroy();
+  }
+}
+
+let shared: HashPool | undefined;
+
+/** The process-wide pool, created on first use (threads fixed by the first caller). */
+export function sharedPool(threads?: number): HashPool {
+  if (shared && threads !== undefined && shared.threads !== threads) {
+    void shared.destroy();
+    shared = undefined;
+  }
+  shared ??= new HashPool(threads);
+  return shared;
+}
+
+export async function closeSharedPool(): Promise<void> {
+  const p = shared;
+  shared = undefined;
+  await p?.destroy();
+}

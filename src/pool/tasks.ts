@@ -1,0 +1,71 @@
+/**
+ * The messages between the scheduler (main thread) and pool workers. Results carry their bulk data
+ * in ArrayBuffers that are transferred, not copied (piscina `move`).
+ */
+import type { BackendName } from '../backends/types.js';
+import type { HashAlg } from '../params.js';
+
+/** Verity parameters in a cloneable form (a worker resolves them once per key). */
+export interface ParamsWire {
+  readonly hashAlg: HashAlg;
+  readonly blockSize: number;
+  readonly saltHex: string;
+}
+
+export interface ErrorWire {
+  readonly code: string;
+  readonly message: string;
+  readonly path: string;
+  readonly errno?: string;
+}
+
+/** Many small files per task so messaging cost is amortised over the batch. */
+export interface FileBatchTask {
+  readonly kind: 'files';
+  readonly params: ParamsWire;
+  readonly backend: BackendName;
+  readonly paths: readonly string[];
+  /** Files larger than this are not hashed but returned as `deferred` (0: hash everything). */
+  readonly deferAbove: number;
+}
+
+export const enum FileStatus {
+  Ok = 0,
+  Failed = 1,
+  /** Too large for one task: the scheduler splits it into byte ranges. */
+  Deferred = 2,
+}
+
+export interface FileBatchResult {
+  /** `paths.length × digestSize` bytes; slot i is valid when status[i] is Ok. */
+  readonly digests: Uint8Array;
+  /** File size per slot (also set for Deferred). */
+  readonly sizes: Float64Array;
+  readonly status: Uint8Array;
+  /** Per slot: an error when Failed, else null. */
+  readonly errors: (ErrorWire | null)[];
+}
+
+/** One byte range of a large file: its leaf-level digests. `offset` and `length` are block-aligned. */
+export interface RangeTask {
+  readonly kind: 'range';
+  readonly params: ParamsWire;
+  readonly backend: BackendName;
+  readonly path: string;
+  readonly offset: number;
+  /** Bytes to hash; the last range may end at EOF before `offset + length`. */
+  readonly length: number;
+}
+
+export interface RangeResult {
+  readonly leaves: Uint8Array;
+  readonly count: number;
+  /** Data bytes actually read in this range. */
+  readonly bytes: number;
+  /** The file's identity while this range was read, to detect a file changing under us. */
+  readonly size: number;
+  readonly mtimeNs: string;
+  readonly ino: string;
+}
+
+export type PoolTask = FileBatchTask | RangeTask;
