@@ -60,7 +60,7 @@ describe('veritree digest output', () => {
     expect(doc.files).toHaveLength(1);
     expect(doc.files[0].digest).toMatch(/^sha512:[0-9a-f]{128}$/);
     expect(doc.errors).toEqual([expect.objectContaining({ code: 'not-found', path: path.join(dir, 'missing') })]);
-    expect(doc.summary).toEqual({ files: 2, ok: 1, failed: 1 });
+    expect(doc.summary).toEqual({ files: 2, ok: 1, failed: 1, skipped: 0 });
   });
 
   it('writes the Merkle tree and descriptor atomically', () => {

@@ -14,7 +14,10 @@ export const TREE_OPTIONS = {
   salt: { type: 'string' },
 } as const satisfies OptionsConfig;
 
-export function parseVerbArgs<O extends OptionsConfig>(args: string[], options: O) {
+type VerbConfig<O extends OptionsConfig> = { args: string[]; options: O; allowPositionals: true; strict: true };
+export type ParsedVerbArgs<O extends OptionsConfig> = ReturnType<typeof parseArgs<VerbConfig<O>>>;
+
+export function parseVerbArgs<O extends OptionsConfig>(args: string[], options: O): ParsedVerbArgs<O> {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (err) {
