@@ -3,7 +3,7 @@
  * start of each block, then the names back to back. The entry count is `nameoff[0] / 12`; name
  * i spans [nameoff_i, nameoff_{i+1}), and the last one ends at the first NUL or at the end of the
  * block's data. Checks follow the kernel's `erofs_fill_dentries`: a sane first name offset,
- * names of 1..255 bytes inside the block.
+ * names of 1..255 bytes inside the block; names with NUL or '/' are refused as well.
  */
 import type { ImageBytes } from './bytes.js';
 import { EROFS_DIRENT_SIZE, EROFS_NAME_LEN } from './constants.js';
@@ -55,6 +55,8 @@ export function parseDirBlock(bytes: ImageBytes, block: Uint8Array, blockOffset:
     }
     const name = block.subarray(nameoff, end);
     if (name.includes(0)) bytes.fail(blockOffset + nameoff, `${owner}: dirent ${i} name contains a NUL byte`);
+    // No VFS lookup can produce a name with '/'; accepting one would make paths ambiguous.
+    if (name.includes(0x2f)) bytes.fail(blockOffset + nameoff, `${owner}: dirent ${i} name contains '/'`);
     const lo = le32(block, at);
     const hi = le32(block, at + 4);
     // Bit 63 (metabox nids) and anything past 2^53 cannot name an inode in an image we can load.

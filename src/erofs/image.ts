@@ -6,7 +6,7 @@
  * two paths, and stop at a budget of directory entries no valid image can exceed.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { fromSystemError, imageInvalid } from '../report/errors.js';
+import { fromSystemError, imageInvalid, notRegularFile } from '../report/errors.js';
 import { ImageBytes, asciiBytes, bytesEqual, concatBytes, decodeName } from './bytes.js';
 import { EROFS_DIRENT_SIZE } from './constants.js';
 import { readData, mapPosition } from './data.js';
@@ -249,11 +249,13 @@ export class DirectoryGuard {
   }
 }
 
-/** Reads a whole image file (bounded) into memory. */
+/** Reads a whole image file (regular files only, bounded) into memory. */
 export async function readImageFile(path: string): Promise<Uint8Array> {
   try {
     const st = await stat(path);
-    if (st.isFile() && st.size > MAX_IMAGE_BYTES) {
+    // Reading a device or FIFO whole could block or never end.
+    if (!st.isFile()) throw notRegularFile(path, st.isDirectory() ? 'directory' : 'special file');
+    if (st.size > MAX_IMAGE_BYTES) {
       throw imageInvalid(path, 0, `image is ${st.size} bytes, more than the ${MAX_IMAGE_BYTES} this reader loads`);
     }
     return await readFile(path);

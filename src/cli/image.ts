@@ -1,0 +1,243 @@
+/**
+ * `veritree image ls|objects|missing-objects|dump IMAGE...` — composefs-info 1.0.8 compatible
+ * (FORMATS.md §4.3, dump format §4.4), byte for byte on the fixture images.
+ *
+ * - `ls`: one line per path below the root, pre-order, children sorted; directories get `/` +
+ *   TAB, symlinks TAB `-> target`, regular files with a backing object TAB `@ XX/YYYY…`. A later
+ *   name of a hard-linked inode is printed bare (composefs-info sees a node without a mode).
+ * - `dump`: composefs-dump(5) lines.
+ * - `objects`: sorted, de-duplicated backing-object paths across all images, unescaped.
+ * - `missing-objects`: those not present under `--basedir` (stat follows symlinks); without
+ *   `--basedir` every object is missing, as with composefs-info.
+ *
+ * Options (anywhere before `--`, GNU style): `--basedir=DIR`, `--filter=NAME` (load only these
+ * top-level entries; repeatable). A plain EROFS image without the composefs header is refused
+ * with `not-composefs` (composefs-info cannot load it either). An unreadable or invalid image
+ * is reported on stderr as `veritree image: PATH: reason` and the other images are still
+ * processed; the exit status is then 2. Missing objects are not an error (exit 0), as with
+ * composefs-info.
+ */
+import { stat } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { ESCAPE_STANDARD, NOESCAPE_SPACE, escapeBytes, formatDumpLine } from '../composefs/dump.js';
+import type { DumpRecord } from '../composefs/dump.js';
+import { collectPayloads, nodeType, openImage, uniqueSorted } from '../erofs/composefs.js';
+import type { ComposefsImage, ComposefsNode } from '../erofs/composefs.js';
+import { VeritreeError, usageError } from '../report/errors.js';
+import { EXIT_FAILURE, EXIT_OK } from './io.js';
+import type { CliIO, Verb } from './io.js';
+
+const COMMANDS = ['ls', 'objects', 'missing-objects', 'dump'] as const;
+type Command = (typeof COMMANDS)[number];
+
+const HELP = `Usage: veritree image [--basedir=DIR] [--filter=NAME]... COMMAND IMAGE...
+
+Read composefs images like composefs-info(1); output is byte-identical to composefs-info 1.0.8.
+
+Commands:
+  ls               list every path (directories end in '/', symlinks '-> target',
+                   files with a backing object '@ XX/YYYY...')
+  dump             composefs-dump(5) text, one line per path
+  objects          sorted backing-object paths of all images
+  missing-objects  the objects not present under --basedir
+
+Options:
+  --basedir=DIR    object store to look in for missing-objects
+  --filter=NAME    only load the top-level entry NAME (repeatable)
+  -h, --help       show this help
+`;
+
+interface Options {
+  basedir: string | undefined;
+  filter: string[];
+  command: Command;
+  images: string[];
+}
+
+function parseArgs(args: string[]): Options | 'help' {
+  let basedir: string | undefined;
+  const filter: string[] = [];
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      positional.push(...args.slice(i + 1));
+      break;
+    }
+    if (arg === '-h' || arg === '--help') return 'help';
+    const m = /^--(basedir|filter)(?:=(.*))?$/s.exec(arg);
+    if (m !== null) {
+      let value = m[2];
+      if (value === undefined) {
+        value = args[++i];
+        if (value === undefined) throw usageError(`option --${m[1]} needs a value`);
+      }
+      if (m[1] === 'basedir') basedir = value;
+      else filter.push(value);
+      continue;
+    }
+    if (arg.startsWith('-') && arg !== '-') throw usageError(`unknown option '${arg}'`);
+    positional.push(arg);
+  }
+  const [command, ...images] = positional;
+  if (command === undefined) throw usageError('no command specified (ls, objects, missing-objects, dump)');
+  if (!(COMMANDS as readonly string[]).includes(command)) throw usageError(`unknown command '${command}'`);
+  if (images.length === 0) throw usageError('no image path specified');
+  return { basedir, filter, command: command as Command, images };
+}
+
+/** Writes and waits for the stream to drain (outputs can be large). */
+function writeOut(stream: Writable, chunk: string | Uint8Array): Promise<void> | void {
+  if (!stream.write(chunk)) return new Promise((resolve) => stream.once('drain', () => resolve()));
+}
+
+/** Every node with its raw absolute path, pre-order (the root's path is "/"). */
+function* entries(image: ComposefsImage): Generator<{ rawPath: Uint8Array; node: ComposefsNode }> {
+  for (const e of image.walk()) yield { rawPath: e.rawPath, node: e.node };
+}
+
+/** Absolute path of a node, rebuilt from names (composefs-info `node_build_path`). */
+function nodePath(node: ComposefsNode): Uint8Array {
+  const names: Uint8Array[] = [];
+  for (let n: ComposefsNode | null = node; n !== null && n.parent !== null; n = n.parent) names.push(n.name);
+  const parts: number[] = [];
+  for (let i = names.length - 1; i >= 0; i--) parts.push(0x2f, ...names[i]!);
+  return parts.length === 0 ? Uint8Array.of(0x2f) : Uint8Array.from(parts);
+}
+
+/** `ls` lines (with newline) in composefs-info order; the root is not listed. */
+export function* lsLines(image: ComposefsImage): Generator<string> {
+  for (const { rawPath, node } of entries(image)) {
+    if (node.parent === null) continue;
+    let line = escapeBytes(rawPath, NOESCAPE_SPACE);
+    if (node.hardlinkTarget === null) {
+      const type = nodeType(node);
+      if (type === 'directory') line += '/\t';
+      else if (type === 'symlink') line += `\t-> ${escapeBytes(node.payload ?? new Uint8Array(0), ESCAPE_STANDARD)}`;
+      else if (type === 'file' && node.payload !== null) line += `\t@ ${escapeBytes(node.payload, ESCAPE_STANDARD)}`;
+    }
+    yield `${line}\n`;
+  }
+}
+
+export function formatLs(image: ComposefsImage): string {
+  return [...lsLines(image)].join('');
+}
+
+export function dumpRecord(rawPath: Uint8Array, node: ComposefsNode): DumpRecord {
+  const target = node.hardlinkTarget ?? node;
+  return {
+    path: node.parent === null ? new Uint8Array(0) : rawPath,
+    size: target.size,
+    mode: target.mode,
+    nlink: target.nlink,
+    uid: target.uid,
+    gid: target.gid,
+    rdev: target.rdev,
+    mtimeSec: target.mtime.sec,
+    mtimeNsec: target.mtime.nsec,
+    payload: node.hardlinkTarget !== null ? nodePath(target) : target.payload,
+    // composefs prints `size` bytes of the content: a whiteout keeps its (empty) content at size 0.
+    content: target.content === null ? null : target.content.subarray(0, target.size),
+    digest: target.digest,
+    xattrs: target.xattrs,
+    hardlink: node.hardlinkTarget !== null,
+  };
+}
+
+/** composefs-dump(5) lines (with newline), root first. */
+export function* dumpLines(image: ComposefsImage): Generator<string> {
+  for (const { rawPath, node } of entries(image)) yield `${formatDumpLine(dumpRecord(rawPath, node))}\n`;
+}
+
+export function formatDump(image: ComposefsImage): string {
+  return [...dumpLines(image)].join('');
+}
+
+/** Writes lines in ~64 KiB chunks, so a huge listing never becomes one string. */
+async function writeLines(stream: Writable, lines: Iterable<string>): Promise<void> {
+  let chunk = '';
+  for (const line of lines) {
+    chunk += line;
+    if (chunk.length >= 65536) {
+      await writeOut(stream, chunk);
+      chunk = '';
+    }
+  }
+  if (chunk.length > 0) await writeOut(stream, chunk);
+}
+
+/** Is the object at `payload` (leading slashes dropped) present under `basedir`? */
+async function objectPresent(basedir: string | undefined, payload: Uint8Array): Promise<boolean> {
+  let start = 0;
+  while (start < payload.length && payload[start] === 0x2f) start++;
+  const rel = payload.subarray(start);
+  // composefs-info stats with AT_EMPTY_PATH, so an empty path names the directory (or fd) itself.
+  if (rel.length === 0) return true;
+  if (basedir === undefined) return false;
+  try {
+    await stat(Buffer.concat([Buffer.from(basedir), Buffer.from('/'), rel]));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function missingObjects(basedir: string | undefined, payloads: Uint8Array[]): Promise<Uint8Array[]> {
+  const unique = uniqueSorted(payloads);
+  const present = new Array<boolean>(unique.length);
+  const parallel = 32;
+  for (let i = 0; i < unique.length; i += parallel) {
+    const batch = unique.slice(i, i + parallel);
+    const results = await Promise.all(batch.map((p) => objectPresent(basedir, p)));
+    results.forEach((r, j) => { present[i + j] = r; });
+  }
+  return unique.filter((_, i) => !present[i]);
+}
+
+function linesOf(items: Uint8Array[]): Buffer {
+  return Buffer.concat(items.flatMap((p) => [p, Buffer.from('\n')]));
+}
+
+export const run: Verb = async (args: string[], io: CliIO): Promise<number> => {
+  let opts: Options | 'help';
+  try {
+    opts = parseArgs(args);
+  } catch (err) {
+    io.stderr.write(`veritree image: ${(err as Error).message}\n\n${HELP}`);
+    return EXIT_FAILURE;
+  }
+  if (opts === 'help') {
+    io.stdout.write(HELP);
+    return EXIT_OK;
+  }
+  const { basedir, command } = opts;
+  if (command === 'missing-objects' && basedir !== undefined) {
+    try {
+      if (!(await stat(basedir)).isDirectory()) throw new Error('not a directory');
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message;
+      io.stderr.write(`veritree image: can't open basedir '${basedir}': ${reason}\n`);
+      return EXIT_FAILURE;
+    }
+  }
+  let status = EXIT_OK;
+  const payloads: Uint8Array[] = [];
+  for (const path of opts.images) {
+    let image: ComposefsImage;
+    try {
+      image = await openImage(path, { requireComposefs: true, ...(opts.filter.length > 0 ? { filter: opts.filter } : {}) });
+    } catch (err) {
+      if (!(err instanceof VeritreeError)) throw err;
+      io.stderr.write(`veritree image: ${err.describe()}\n`);
+      status = EXIT_FAILURE;
+      continue;
+    }
+    if (command === 'ls') await writeLines(io.stdout, lsLines(image));
+    else if (command === 'dump') await writeLines(io.stdout, dumpLines(image));
+    else payloads.push(...collectPayloads(image.root));
+  }
+  if (command === 'objects') await writeOut(io.stdout, linesOf(uniqueSorted(payloads)));
+  if (command === 'missing-objects') await writeOut(io.stdout, linesOf(await missingObjects(basedir, payloads)));
+  return status;
+};
