@@ -2,7 +2,7 @@
  * `node-crypto` backend: OpenSSL through `crypto.hash()` (Node ≥ 20.12), one call per block.
  * On hosts with SHA-NI this is the fastest single-stream path; `auto` measures it against WASM.
  * `crypto.hash` beats `createHash().update().digest()` by ~35% here: it skips the Hash object; a
- * latin1 string result is the cheapest way back into our output buffer (one byte per char).
+ * 'binary' (latin1) string result is the cheapest way back into our output buffer (one byte per char).
  */
 import crypto from 'node:crypto';
 import type { HashAlgInfo } from '../params.js';
@@ -29,7 +29,7 @@ class NodeCryptoHasher implements Hasher {
     if (saltLen === 0) {
       for (let i = 0; i < count; i++) {
         const block = input.subarray(i * blockSize, (i + 1) * blockSize);
-        dst.write(crypto.hash(alg, block, 'latin1'), outOffset + i * d, d, 'latin1');
+        dst.write(crypto.hash(alg, block, 'binary'), outOffset + i * d, d, 'latin1');
       }
       return;
     }
@@ -40,7 +40,7 @@ class NodeCryptoHasher implements Hasher {
     const salted = this.#salted;
     for (let i = 0; i < count; i++) {
       salted.set(input.subarray(i * blockSize, (i + 1) * blockSize), saltLen);
-      dst.write(crypto.hash(alg, salted, 'latin1'), outOffset + i * d, d, 'latin1');
+      dst.write(crypto.hash(alg, salted, 'binary'), outOffset + i * d, d, 'latin1');
     }
   }
 

@@ -24,9 +24,26 @@ import type { BackendName, Hasher, HasherFactory } from './types.js';
 
 export type WasmKind = 'simd' | 'scalar';
 
+/**
+ * Minimal typing of the JS WebAssembly API: the project's `lib` (ES2022, no DOM) and @types/node 20
+ * do not declare it. Module-local, so it shadows (and cannot clash with) a global declaration.
+ */
+/** A compiled `WebAssembly.Module` (opaque; can be posted to a worker). */
+export type WasmModule = object & { readonly __wasmModuleBrand?: never };
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(deltaPages: number): number;
+}
+interface WasmApi {
+  readonly Module: { new (bytes: Uint8Array): WasmModule; readonly prototype: WasmModule };
+  readonly Instance: new (module: WasmModule, imports: object) => { readonly exports: object };
+  validate(bytes: Uint8Array): boolean;
+}
+declare const WebAssembly: WasmApi;
+
 /** Exports of build/sha.{simd,scalar}.wasm (assembly/index.ts, assembly/index.simd.ts). */
 export interface KernelExports {
-  readonly memory: WebAssembly.Memory;
+  readonly memory: WasmMemory;
   heap_base(): number;
   sha256_setup(saltPtr: number, saltLen: number, blockSize: number): void;
   sha256_blocks(src: number, blockSize: number, count: number, out: number): void;
@@ -50,7 +67,7 @@ const COPY_REGION = 256 * 1024;
 const IN_GRANULE = 64 * 1024;
 
 const bytesCache: Partial<Record<WasmKind, Uint8Array>> = {};
-const moduleCache: Partial<Record<WasmKind, WebAssembly.Module>> = {};
+const moduleCache: Partial<Record<WasmKind, WasmModule>> = {};
 const validCache: Partial<Record<WasmKind, boolean>> = {};
 
 /**
@@ -98,7 +115,7 @@ export function wasmKindAvailable(kind: WasmKind): boolean {
 }
 
 /** The compiled kernel module, compiled once per thread (can be posted to workers). */
-export function getCompiledWasmModule(kind: WasmKind): WebAssembly.Module {
+export function getCompiledWasmModule(kind: WasmKind): WasmModule {
   let mod = moduleCache[kind];
   if (!mod) {
     mod = new WebAssembly.Module(getWasmBytes(kind));
@@ -108,14 +125,14 @@ export function getCompiledWasmModule(kind: WasmKind): WebAssembly.Module {
 }
 
 /** Installs a module compiled elsewhere (e.g. received from the main thread) as this thread's. */
-export function setCompiledWasmModule(kind: WasmKind, module: WebAssembly.Module): void {
+export function setCompiledWasmModule(kind: WasmKind, module: WasmModule): void {
   if (!(module instanceof WebAssembly.Module)) throw new TypeError('expected a WebAssembly.Module');
   moduleCache[kind] = module;
   validCache[kind] = true;
 }
 
 /** Instantiates one kernel instance (synchronously; the module is small). */
-export function instantiateKernel(module: WebAssembly.Module): KernelExports {
+export function instantiateKernel(module: WasmModule): KernelExports {
   const instance = new WebAssembly.Instance(module, {});
   return instance.exports as unknown as KernelExports;
 }
@@ -145,7 +162,7 @@ class WasmHasher implements Hasher {
 
   private readonly ex: KernelExports;
   private readonly ops: AlgOps;
-  private readonly mem: WebAssembly.Memory;
+  private readonly mem: WasmMemory;
   private u8: Uint8Array;
   private readonly saltPtr: number;
   /** Start of the IN region (fixed for the hasher's life). */
@@ -158,7 +175,7 @@ class WasmHasher implements Hasher {
   /** Block size the instance's salted state / padding schedule is set up for (0: none yet). */
   private configuredBlockSize = 0;
 
-  constructor(kind: WasmKind, module: WebAssembly.Module, alg: HashAlgInfo, paddedSalt: Uint8Array) {
+  constructor(kind: WasmKind, module: WasmModule, alg: HashAlgInfo, paddedSalt: Uint8Array) {
     this.backend = BACKEND_OF[kind];
     this.alg = alg;
     if (!(paddedSalt instanceof Uint8Array)) throw new TypeError('paddedSalt must be a Uint8Array');
@@ -268,7 +285,7 @@ export function createWasmHasher(
   kind: WasmKind,
   alg: HashAlgInfo,
   paddedSalt: Uint8Array,
-  module: WebAssembly.Module = getCompiledWasmModule(kind),
+  module: WasmModule = getCompiledWasmModule(kind),
 ): Hasher {
   return new WasmHasher(kind, module, alg, paddedSalt);
 }
@@ -277,7 +294,7 @@ export function createWasmHasher(
  * A factory for `kind`; with `module`, its hashers are instantiated from that module (e.g. one
  * received from another thread) instead of this thread's cached one.
  */
-export function createWasmFactory(kind: WasmKind, module?: WebAssembly.Module): HasherFactory {
+export function createWasmFactory(kind: WasmKind, module?: WasmModule): HasherFactory {
   return {
     backend: BACKEND_OF[kind],
     available: () => (module ? true : wasmKindAvailable(kind)),

@@ -134,7 +134,8 @@ export const run: Verb = async (args, io) => {
       case 'failed': {
         summary.failed++;
         const e = outcome.error!;
-        await report(io, json, { path: outcome.path, status: 'failed', ...e.toJSON() }, `${outcome.path}: ${e.message}`);
+        const hint = e.code === 'file-open-for-writing' && !values.copy ? ' (--copy enables a copy and renames it into place)' : '';
+        await report(io, json, { path: outcome.path, status: 'failed', ...e.toJSON() }, `${outcome.path}: ${e.message}${hint}`);
         break;
       }
     }

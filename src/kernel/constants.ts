@@ -4,7 +4,7 @@
  * Spec: shared/spec/FORMATS.md §2.1 (values computed against the host's `<linux/fsverity.h>` /
  * `<linux/fs.h>`, identical to fsverity-utils `common/fsverity_uapi.h`) and §2.2 (layouts).
  * The request numbers encode the argument size (`_IOW/_IOWR`), so they only hold where the
- * structs have the sizes below; the `ioctl.test` checks re-derive them from `_IOC()`.
+ * structs have the sizes below; test/kernel-structs.test.ts re-derives them with `ioc()`.
  */
 
 /** `_IOC()` from `<asm-generic/ioctl.h>`: dir:2 | size:14 | type:8 | nr:8 (x86_64, arm64). */

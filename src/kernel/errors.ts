@@ -21,11 +21,26 @@ export type KernelOp =
   | 'setxattr'
   | 'removexattr';
 
+/**
+ * Linux errnos the fs-verity ioctls return that libuv (hence `os.constants.errno`) does not name;
+ * values from the kernel's include/uapi/asm-generic/errno.h (x86_64 and arm64 use these).
+ */
+export const LINUX_EXTRA_ERRNO: Readonly<Record<string, number>> = Object.freeze({
+  ENOPKG: 65,
+  ENOKEY: 126,
+  EKEYEXPIRED: 127,
+  EKEYREVOKED: 128,
+  EKEYREJECTED: 129,
+});
+
 /** errno numbers of this platform, by name. */
-export const ERRNO: Readonly<Record<string, number>> & typeof osConstants.errno = osConstants.errno;
+export const ERRNO: Readonly<Record<string, number>> & typeof osConstants.errno = {
+  ...(process.platform === 'linux' ? LINUX_EXTRA_ERRNO : {}),
+  ...osConstants.errno,
+};
 
 const ERRNO_BY_NUMBER: ReadonlyMap<number, string> = new Map(
-  Object.entries(osConstants.errno).map(([name, n]) => [n, name] as [number, string]),
+  Object.entries(ERRNO).map(([name, n]) => [n, name] as [number, string]),
 );
 
 /** Symbolic errno name (`EEXIST`), or `E<n>` for a number this platform does not name. */
@@ -38,17 +53,17 @@ export function errnoName(errno: number): string {
 
 /** The fix for "no fs-verity here", per filesystem (FORMATS.md §2.7). */
 export const NOT_SUPPORTED_HINT =
-  'ext4 needs the verity feature (`tune2fs -O verity DEVICE` or `mkfs.ext4 -O verity`), f2fs needs `mkfs.f2fs -O verity`; ' +
-  'the kernel needs CONFIG_FS_VERITY; tmpfs, overlayfs, xfs and network filesystems have no fs-verity';
+  'ext4 needs the verity feature (`tune2fs -O verity DEVICE` or `mkfs.ext4 -O verity`), f2fs `mkfs.f2fs -O verity`; ' +
+  'tmpfs, overlayfs, xfs and network filesystems have no fs-verity';
 
 type Meaning = readonly [KernelErrorCode, string];
 
 /** Meanings shared by every fs-verity ioctl. */
 const VERITY_COMMON: Readonly<Record<string, Meaning>> = {
-  ENOTTY: ['verity-not-supported', `this filesystem does not implement fs-verity; ${NOT_SUPPORTED_HINT}`],
+  ENOTTY: ['verity-not-supported', `this filesystem does not implement fs-verity %E; ${NOT_SUPPORTED_HINT}`],
   EOPNOTSUPP: [
     'verity-not-supported',
-    `fs-verity is not available here (kernel built without it, or the filesystem lacks the verity feature); ${NOT_SUPPORTED_HINT}`,
+    `fs-verity is not available here %E: the kernel lacks CONFIG_FS_VERITY or the filesystem lacks the verity feature; ${NOT_SUPPORTED_HINT}`,
   ],
   EINTR: ['interrupted', 'interrupted by a signal'],
   EFAULT: ['io-error', 'bad address passed to the kernel (a veritree bug)'],
@@ -58,7 +73,7 @@ const BY_OP: Readonly<Partial<Record<KernelOp, Readonly<Record<string, Meaning>>
   enable: {
     ...VERITY_COMMON,
     EEXIST: ['verity-already-enabled', 'fs-verity is already enabled on this file'],
-    ETXTBSY: ['file-open-for-writing', 'file is open for writing (or mapped writable) by some process; fs-verity needs no writers'],
+    ETXTBSY: ['file-open-for-writing', 'file is open for writing %E; fs-verity can only be enabled when no process has it open for writing or mapped writable'],
     EINVAL: [
       'invalid-verity-params',
       'the kernel rejected the parameters: unsupported hash algorithm or Merkle block size ' +
@@ -76,7 +91,7 @@ const BY_OP: Readonly<Partial<Record<KernelOp, Readonly<Record<string, Meaning>>
     EISDIR: ['is-a-directory', 'is a directory; fs-verity applies to regular files only'],
     EBADF: ['io-error', 'file descriptor is not open for reading'],
     EBADMSG: ['bad-signature', 'the builtin signature is malformed (not a valid PKCS#7 DER message)'],
-    ENOKEY: ['signature-key-unknown', "the signature's certificate is not in the kernel's .fs-verity keyring"],
+    ENOKEY: ['signature-key-unknown', "no certificate for the signature in the kernel's .fs-verity keyring (or that keyring is empty)"],
     EKEYREJECTED: ['signature-rejected', 'the builtin signature does not match the file digest or did not verify'],
     EBUSY: ['verity-busy', 'fs-verity is already being enabled on this file by another process'],
     ENOSPC: ['io-error', 'no space left on device for the Merkle tree'],
@@ -114,7 +129,7 @@ const BY_OP: Readonly<Partial<Record<KernelOp, Readonly<Record<string, Meaning>>
     EOPNOTSUPP: ['xattrs-not-supported', 'extended attributes are not supported here (or not in this namespace)'],
     E2BIG: ['xattr-too-large', 'extended attribute name or value too large'],
     ERANGE: ['xattr-too-large', 'extended attribute name or value too large'],
-    ENOSPC: ['xattr-too-large', 'no space left for the extended attribute'],
+    ENOSPC: ['xattr-too-large', 'no room for the extended attribute (ext4 keeps all of a file\'s xattrs in one block unless ea_inode is on)'],
     EDQUOT: ['xattr-too-large', 'disk quota exceeded for the extended attribute'],
     EEXIST: ['io-error', 'extended attribute already exists'],
     ENODATA: ['no-such-xattr', 'no such extended attribute'],
@@ -149,12 +164,13 @@ export function meaningOf(op: KernelOp, errno: number | string): { code: KernelE
   const name = typeof errno === 'string' ? errno : errnoName(errno);
   const canonical = name === 'ENOTSUP' ? 'EOPNOTSUPP' : name;
   const hit = BY_OP[op]?.[canonical] ?? GENERIC[canonical];
-  if (hit) return { code: hit[0], reason: `${hit[1]} (${canonical})`, errno: canonical };
+  // `%E` marks where the errno name reads best; otherwise it goes at the end.
+  if (hit) return { code: hit[0], reason: hit[1].includes('%E') ? hit[1].replace('%E', `(${canonical})`) : `${hit[1]} (${canonical})`, errno: canonical };
   return { code: 'io-error', reason: `${op} failed: ${describeErrno(canonical)} (${canonical})`, errno: canonical };
 }
 
 function describeErrno(name: string): string {
-  const n = (osConstants.errno as Record<string, number>)[name];
+  const n = (ERRNO as Record<string, number>)[name];
   // libuv's error map is keyed by negative errno; it holds a strerror-like message.
   return (n !== undefined ? getSystemErrorMap().get(-n)?.[1] : undefined) ?? 'system error';
 }

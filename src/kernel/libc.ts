@@ -56,18 +56,40 @@ function bind(): Libc {
   }
   if (!lib) throw lastErr instanceof Error ? lastErr : new Error('cannot load libc');
   const fn = <A extends unknown[]>(proto: string) => lib.func(proto) as CFunction<A>;
+  // statx() arrived in glibc 2.28 / musl 1.2.5; without it, report ENOSYS like an old kernel would.
+  let noSys = false;
+  const optional = <A extends unknown[]>(make: () => CFunction<A>): CFunction<A> => {
+    try {
+      return make();
+    } catch {
+      const stub = ((..._args: A) => {
+        noSys = true;
+        return -1;
+      }) as CFunction<A>;
+      stub.async = (...args) => {
+        noSys = true;
+        (args[args.length - 1] as (err: unknown, result: number) => void)(null, -1);
+      };
+      return stub;
+    }
+  };
+  const ENOSYS = 38; // asm-generic/errno.h
   return {
     // ioctl is variadic in libc; koffi cannot run variadic calls `.async`, so it is declared with a
     // fixed pointer argument. That is call-compatible on Linux ABIs: x86_64 passes the pointer in
     // the same register (the callee reads %al only to decide whether to spill vector registers),
     // and aarch64 Linux (unlike Apple's) passes variadic arguments like fixed ones.
     ioctl: fn('int ioctl(int fd, unsigned long request, void *arg)'),
-    statx: fn('int statx(int dirfd, const char *path, int flags, unsigned int mask, void *buf)'),
+    statx: optional(() => fn('int statx(int dirfd, const char *path, int flags, unsigned int mask, void *buf)')),
     lgetxattr: fn('intptr_t lgetxattr(const char *path, const char *name, void *value, size_t size)'),
     llistxattr: fn('intptr_t llistxattr(const char *path, void *list, size_t size)'),
     lsetxattr: fn('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
     lremovexattr: fn('int lremovexattr(const char *path, const char *name)'),
-    errno: () => koffi.errno(),
+    errno: () => {
+      if (!noSys) return koffi.errno();
+      noSys = false;
+      return ENOSYS;
+    },
     address: (buf) => koffi.address(buf),
   };
 }

@@ -149,3 +149,47 @@ export function imageInvalid(path: string, offset: number, reason: string): Imag
 export function notComposefs(path: string, reason: string): VeritreeError {
   return new VeritreeError('not-composefs', reason, { path });
 }
+
+/** A composefs-dump(5) line that does not parse (src/composefs/dump.ts). */
+export function dumpInvalid(line: number, reason: string): VeritreeError {
+  return new VeritreeError('dump-invalid', `dump line ${line}: ${reason}`);
+}
+
+// --- content-addressed object stores (src/walk/cas-layout.ts, src/cas) --------------------------
+
+/** The directory is not a store layout veritree knows (or `--layout` names none). */
+export function unknownLayout(path: string, reason: string): VeritreeError {
+  return new VeritreeError('unknown-layout', reason, { path });
+}
+
+/** A composefs-rs repository this version cannot check (newer format, incompatible features). */
+export function unsupportedRepository(path: string, reason: string): VeritreeError {
+  return new VeritreeError('unsupported-repository', reason, { path });
+}
+
+// --- overlay verity validation (src/overlay) and the composefs builder (src/composefs/store.ts, import.ts) ---
+
+/** Codes of the findings `check-image` / `check-overlay` report (FORMATS.md §3.3–§3.6). */
+export type OverlayFindingCode =
+  | 'missing-object'
+  | 'object-digest-mismatch'
+  | 'object-not-verity'
+  | 'object-not-regular'
+  | 'object-open-failed'
+  | 'metacopy-invalid'
+  | 'metacopy-no-digest'
+  | 'metacopy-unknown-flags'
+  | 'redirect-invalid'
+  | 'redirect-escapes-layer'
+  | 'legacy-verity-xattr'
+  | 'lower-read-failed';
+
+/** A data layer / object directory that cannot be used at all (exit 2). */
+export function dataLayerUnusable(path: string, reason: string): VeritreeError {
+  return new VeritreeError('data-layer-unusable', reason, { path });
+}
+
+/** A source tree entry `import` cannot represent faithfully (e.g. a file name that is not UTF-8). */
+export function importUnsupported(path: string, reason: string): VeritreeError {
+  return new VeritreeError('import-unsupported', reason, { path });
+}
