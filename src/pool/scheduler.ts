@@ -10,7 +10,7 @@ import { resolveParams, type VerityParams, type VerityParamsInput } from '../par
 import { MerkleTreeBuilder } from '../merkle/tree.js';
 import { fileChanged, VeritreeError } from '../report/errors.js';
 import { sharedPool, type HashPool } from './pool.js';
-import { FileStatus, type ErrorWire, type ParamsWire, type RangeResult } from './tasks.js';
+import { FileStatus, type ErrorWire, type FileBatchResult, type ParamsWire, type RangeResult } from './tasks.js';
 
 export interface BulkDigestOptions extends VerityParamsInput {
   backend?: BackendChoice;
@@ -115,14 +115,19 @@ export async function* digestFiles(paths: Iterable<string> | AsyncIterable<strin
           break;
         }
         await waitForSpace();
-        const task = track(pool.runRange({ kind: 'range', params: wire, backend, path, offset: i * rangeBytes, length: rangeBytes }))
-          .then((r) => {
-            pending.set(i, r);
-            feed();
-          })
-          .catch((err: unknown) => {
-            failure ??= err instanceof VeritreeError ? err : new VeritreeError('read-failed', String(err), { path });
-          });
+        // track() wraps the handlers too: inflight drops and the consumer wakes only after the
+        // result is recorded, so no wake-up can be lost between the two.
+        const task = track(
+          pool
+            .runRange({ kind: 'range', params: wire, backend, path, offset: i * rangeBytes, length: rangeBytes })
+            .then((r) => {
+              pending.set(i, r);
+              feed();
+            })
+            .catch((err: unknown) => {
+              failure ??= err instanceof VeritreeError ? err : new VeritreeError('read-failed', String(err), { path });
+            }),
+        );
         tasks.push(task);
       }
       await Promise.all(tasks);
@@ -145,33 +150,40 @@ export async function* digestFiles(paths: Iterable<string> | AsyncIterable<strin
     background.add(p);
     void p.finally(() => background.delete(p));
   };
+  const onBatch = (batch: string[], firstIndex: number, r: FileBatchResult) => {
+    for (let i = 0; i < batch.length; i++) {
+      const index = firstIndex + i;
+      const path = batch[i]!;
+      const st = r.status[i] as FileStatus;
+      if (st === FileStatus.Ok) {
+        const digest = r.digests.slice(i * D, (i + 1) * D);
+        ready.push({ ok: true, index, path, hashAlg: params.alg.name, digest, hex: Buffer.from(digest).toString('hex'), size: r.sizes[i]! });
+      } else if (st === FileStatus.Failed) {
+        ready.push({ ok: false, index, path, error: errorFromWire(r.errors[i]!) });
+      } else {
+        spawn(
+          largeFile(index, path, r.sizes[i]!).catch((err: unknown) => {
+            const e = err instanceof VeritreeError ? err : new VeritreeError('read-failed', String(err));
+            ready.push({ ok: false, index, path, error: new VeritreeError(e.code, e.message, { path }) });
+            notify();
+          }),
+        );
+      }
+    }
+  };
+
   const submitBatch = async (batch: string[], firstIndex: number) => {
     await waitForSpace();
-    const job = track(pool.runFiles({ kind: 'files', params: wire, backend, paths: batch, deferAbove: splitAbove }))
-      .then((r) => {
-        for (let i = 0; i < batch.length; i++) {
-          const index = firstIndex + i;
-          const path = batch[i]!;
-          const st = r.status[i] as FileStatus;
-          if (st === FileStatus.Ok) {
-            const digest = r.digests.slice(i * D, (i + 1) * D);
-            ready.push({ ok: true, index, path, hashAlg: params.alg.name, digest, hex: Buffer.from(digest).toString('hex'), size: r.sizes[i]! });
-          } else if (st === FileStatus.Failed) {
-            ready.push({ ok: false, index, path, error: errorFromWire(r.errors[i]!) });
-          } else {
-            spawn(
-              largeFile(index, path, r.sizes[i]!).catch((err: unknown) => {
-                const e = err instanceof VeritreeError ? err : new VeritreeError('read-failed', String(err));
-                ready.push({ ok: false, index, path, error: new VeritreeError(e.code, e.message, { path }) });
-              }),
-            );
-          }
-        }
-      })
-      .catch((err: unknown) => {
-        const e = err instanceof VeritreeError ? err : new VeritreeError('worker-failed', String(err));
-        batch.forEach((path, i) => ready.push({ ok: false, index: firstIndex + i, path, error: new VeritreeError(e.code, e.message, { path }) }));
-      });
+    // track() wraps the result handling too (see largeFile).
+    const job = track(
+      pool
+        .runFiles({ kind: 'files', params: wire, backend, paths: batch, deferAbove: splitAbove })
+        .then((r) => onBatch(batch, firstIndex, r))
+        .catch((err: unknown) => {
+          const e = err instanceof VeritreeError ? err : new VeritreeError('worker-failed', String(err));
+          batch.forEach((path, i) => ready.push({ ok: false, index: firstIndex + i, path, error: new VeritreeError(e.code, e.message, { path }) }));
+        }),
+    );
     spawn(job);
   };
 

@@ -1,0 +1,101 @@
+/**
+ * What `verify-cas` reports about a content-addressed object store: one `Finding` per problem,
+ * with a kebab-case code. Where the meaning overlaps `cfsctl fsck --json` (composefs-rs
+ * `repository::FsckError`, serialised with `type` as the tag) the same name is used, so tools that
+ * read one can read the other; the rest are veritree's own. Findings are made here only.
+ */
+
+/** Codes shared with cfsctl's fsck (same name, same meaning). */
+export const CFSCTL_CODES = [
+  'object-digest-mismatch',
+  'object-invalid-name',
+  'object-open-failed',
+  'object-verity-failed',
+  'unexpected-file-type',
+  'metadata-parse-failed',
+] as const;
+
+/** veritree's own codes, for problems cfsctl does not look for. */
+export const OWN_CODES = [
+  'unexpected-symlink',
+  'stray-temp-file',
+  'unexpected-entry',
+  'directory-open-failed',
+  'file-changed',
+  'quarantine-failed',
+] as const;
+
+export type FindingCode = (typeof CFSCTL_CODES)[number] | (typeof OWN_CODES)[number];
+
+export interface Finding {
+  readonly code: FindingCode;
+  /** Relative to the store directory, `/`-separated, as cfsctl prints it (`objects/ab/cd…`). */
+  readonly path: string;
+  /** One line saying what is wrong. */
+  readonly detail: string;
+  /** Digest mismatch: the digest the name promises and the one computed, bare lowercase hex. */
+  readonly expected?: string;
+  readonly actual?: string;
+  readonly hashAlg?: string;
+  /** Symbolic errno (`EACCES`) when the OS reported the problem. */
+  readonly errno?: string;
+  /** Where `--quarantine` moved the object (absent when it was not moved). */
+  quarantinedTo?: string;
+}
+
+export function digestMismatch(path: string, hashAlg: string, expected: string, actual: string): Finding {
+  return { code: 'object-digest-mismatch', path, detail: `measured ${actual}, name says ${expected}`, hashAlg, expected, actual };
+}
+
+export function invalidName(path: string, why: string): Finding {
+  return { code: 'object-invalid-name', path, detail: why };
+}
+
+export function openFailed(path: string, why: string, errno?: string): Finding {
+  return { code: 'object-open-failed', path, detail: why, ...(errno ? { errno } : {}) };
+}
+
+export function verityFailed(path: string, why: string, errno?: string): Finding {
+  return { code: 'object-verity-failed', path, detail: why, ...(errno ? { errno } : {}) };
+}
+
+export function fileChangedWhileHashed(path: string, why: string): Finding {
+  return { code: 'file-changed', path, detail: why };
+}
+
+export function unexpectedFileType(path: string, kind: string, where: string): Finding {
+  return { code: 'unexpected-file-type', path, detail: `${kind} where ${where} belongs` };
+}
+
+export function unexpectedSymlink(path: string): Finding {
+  return { code: 'unexpected-symlink', path, detail: 'symbolic link (not followed)' };
+}
+
+export function strayTempFile(path: string): Finding {
+  return { code: 'stray-temp-file', path, detail: 'leftover temporary file of an interrupted write' };
+}
+
+export function unexpectedEntry(path: string, kind: string): Finding {
+  return { code: 'unexpected-entry', path, detail: `${kind} that is not part of the store layout` };
+}
+
+export function directoryOpenFailed(path: string, why: string, errno?: string): Finding {
+  return { code: 'directory-open-failed', path, detail: `cannot read directory: ${why}`, ...(errno ? { errno } : {}) };
+}
+
+export function metadataParseFailed(path: string, why: string): Finding {
+  return { code: 'metadata-parse-failed', path, detail: why };
+}
+
+export function quarantineFailed(path: string, why: string, errno?: string): Finding {
+  return { code: 'quarantine-failed', path, detail: `not quarantined, left in place: ${why}`, ...(errno ? { errno } : {}) };
+}
+
+/**
+ * Temporary names writers leave behind when interrupted: mkcomposefs (composefs ≥ 1.0) writes
+ * `<store>/.tmpXXXXXX` (mkostemp) and renames it into place; composefs-rs writes O_TMPFILE (no
+ * name) but other tools commonly use `*.tmp`.
+ */
+export function isTempName(name: string): boolean {
+  return name.startsWith('.tmp') || name.endsWith('.tmp');
+}
