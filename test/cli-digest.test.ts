@@ -176,3 +176,55 @@ describe.skipIf(!FSVERITY)('side by side with fsverity digest', () => {
 });
 
 if (!FSVERITY) console.warn('SKIPPED: differential tests against fsverity digest — `fsverity` is not installed (apt-get install fsverity)');
+
+describe('veritree digest -r', () => {
+  it('digests a tree like find -type f | xargs fsverity digest, skipping symlinks', () => {
+    const tree = path.join(dir, 'tree');
+    fs.mkdirSync(path.join(tree, 'a/b'), { recursive: true });
+    fs.writeFileSync(path.join(tree, 'a/b/x'), 'hello\n');
+    fs.writeFileSync(path.join(tree, 'y'), '');
+    fs.symlinkSync('/etc/passwd', path.join(tree, 'link'));
+    const r = veritree(['digest', '-r', tree]);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split('\n').sort()).toEqual(
+      [`sha256:${HELLO} ${path.join(tree, 'a/b/x')}`, `sha256:3d248ca542a24fc62d1c43b916eae5016878e2533c88238480b26128a1f1af95 ${path.join(tree, 'y')}`].sort(),
+    );
+    const j = JSON.parse(veritree(['digest', '-r', tree, '--json']).stdout);
+    expect(j.skipped).toEqual([expect.objectContaining({ code: 'not-a-regular-file', path: path.join(tree, 'link') })]);
+  });
+
+  it('a missing tree root: exit 1 naming it', () => {
+    const r = veritree(['digest', '-r', path.join(dir, 'nope')]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`${path.join(dir, 'nope')}: no such file or directory`);
+  });
+
+  it('SIGINT stops cleanly with the partial output and exit 2', async () => {
+    const tree = path.join(dir, 'many');
+    for (let d = 0; d < 40; d++) {
+      fs.mkdirSync(path.join(tree, String(d)), { recursive: true });
+      for (let i = 0; i < 200; i++) fs.writeFileSync(path.join(tree, String(d), String(i)), Buffer.alloc(20_000, i));
+    }
+    const { spawn } = await import('node:child_process');
+    const { CLI } = await import('./helpers/cli.js');
+    const child = spawn(process.execPath, [CLI, 'digest', '--threads=1', '-r', tree], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let sent = false;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (!sent) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(code).toBe(2);
+    expect(stderr).toContain('interrupted');
+    const lines = stdout.trim().split('\n');
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.length).toBeLessThan(8000);
+    expect(lines.every((l) => /^sha256:[0-9a-f]{64} /.test(l))).toBe(true);
+  });
+});

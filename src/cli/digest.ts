@@ -13,6 +13,7 @@ import { closeSharedPool, defaultThreads, sharedPool } from '../pool/pool.js';
 import { digestTree } from '../index.js';
 import { formattedDigest } from '../merkle/descriptor.js';
 import { writeFileAtomic } from '../report/atomic-write.js';
+import { ProgressLine } from '../report/progress.js';
 import { usageError, VeritreeError, fromSystemError } from '../report/errors.js';
 
 const HELP = `Usage: veritree digest FILE... [options]
@@ -31,6 +32,7 @@ Options:
   --threads=N             worker threads for many files or large ones (default: cores)
   --backend=NAME          auto (default), wasm-simd, wasm-scalar, node-crypto, noble
   --json                  one JSON document instead of lines
+  -q, --quiet             no progress line (shown on a terminal when stdout is redirected)
   -h, --help              this help
 
 Exit status: 0 all digested, 1 some file failed, 2 usage error.
@@ -46,6 +48,7 @@ const OPTIONS = {
   recursive: { type: 'string', short: 'r', multiple: true },
   threads: { type: 'string' },
   json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -82,6 +85,12 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const dirs = v.recursive ?? [];
   const files = parsed.positionals;
   const out = new DigestOutput(io, plan, v.json === true, v.compact === true, v['for-builtin-sig'] === true);
+  // Progress goes to stderr; only when the digests themselves are not being drawn on the terminal.
+  const stdoutIsTTY = (io.stdout as { isTTY?: boolean }).isTTY === true;
+  out.progress = new ProgressLine(io.stderr, {
+    enabled: ProgressLine.wanted({ isTTY: io.isTTY && !stdoutIsTTY, quiet: v.quiet === true }),
+    prefix: 'digest',
+  });
 
   const usePool =
     dirs.length > 0 ||
@@ -102,8 +111,15 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     return out.finish();
   }
 
+  // Ctrl-C: stop submitting, print what finished, exit 2. A second Ctrl-C exits at once.
+  const stop = new AbortController();
+  const onSigint = () => {
+    if (stop.signal.aborted) process.exit(EXIT_FAILURE);
+    stop.abort();
+  };
+  process.on('SIGINT', onSigint);
   const stdinResult = files.includes('-') ? await digestStream(io.stdin, plan, '-').catch((e: unknown) => e as VeritreeError) : undefined;
-  const opts = { hashAlg: plan.params.alg.name, blockSize: plan.params.blockSize, salt: plan.params.salt, backend: plan.backend, threads };
+  const opts = { hashAlg: plan.params.alg.name, blockSize: plan.params.blockSize, salt: plan.params.salt, backend: plan.backend, threads, signal: stop.signal };
   const pool = sharedPool(threads);
   try {
     // Explicit files print in the order given (like fsverity); -r prints as results complete.
@@ -147,9 +163,15 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       }
     }
   } finally {
+    process.off('SIGINT', onSigint);
     await closeSharedPool();
   }
-  return out.finish();
+  const code = await out.finish();
+  if (stop.signal.aborted) {
+    io.stderr.write('veritree digest: interrupted; the output above is partial\n');
+    return EXIT_FAILURE;
+  }
+  return code;
 }
 
 function sizeOf(path: string): number {
@@ -165,6 +187,7 @@ class DigestOutput {
   readonly #files: { path: string; digest: string; size: number }[] = [];
   readonly #errors: VeritreeError[] = [];
   readonly #skipped: VeritreeError[] = [];
+  progress: ProgressLine | undefined;
   constructor(
     readonly io: CliIO,
     readonly plan: DigestPlan,
@@ -174,11 +197,13 @@ class DigestOutput {
   ) {}
 
   async ok(path: string, hex: string, digest: Uint8Array, size: number): Promise<void> {
+    this.progress?.add(1, size);
     if (this.json) this.#files.push({ path, digest: `${this.plan.params.alg.name}:${hex}`, size });
     else await write(this.io.stdout, formatLine(this.plan, path, hex, digest, this.compact, this.forBuiltinSig));
   }
 
   fail(e: VeritreeError): void {
+    this.progress?.add(1, 0);
     this.#errors.push(e);
     if (!this.json) this.io.stderr.write(`veritree digest: ${e.describe()}\n`);
   }
@@ -189,6 +214,7 @@ class DigestOutput {
   }
 
   async finish(): Promise<number> {
+    this.progress?.done();
     if (this.json) {
       const p = this.plan.params;
       const doc = {
