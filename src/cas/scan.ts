@@ -9,6 +9,7 @@
  */
 import fs from 'node:fs';
 import type { EntryType } from '../walk/walk.js';
+import { kindOf } from '../walk/kind.js';
 import { checkObjectName, isFanoutName, type CasLayout } from '../walk/cas-layout.js';
 import { fromSystemError } from '../report/errors.js';
 import {
@@ -32,22 +33,12 @@ export interface ScanSink {
 
 const DIR_BUFFER = 256;
 
-function kindOf(d: fs.Dirent): EntryType {
-  if (d.isFile()) return 'file';
-  if (d.isDirectory()) return 'directory';
-  if (d.isSymbolicLink()) return 'symlink';
-  if (d.isFIFO()) return 'fifo';
-  if (d.isSocket()) return 'socket';
-  if (d.isCharacterDevice()) return 'char-device';
-  if (d.isBlockDevice()) return 'block-device';
-  return 'unknown';
-}
 
 /** The type when the listing does not say (DT_UNKNOWN, some filesystems): ask lstat. */
 async function lstatKind(abs: string): Promise<EntryType> {
   try {
     const st = await fs.promises.lstat(abs);
-    return kindOf(st as unknown as fs.Dirent);
+    return kindOf(st);
   } catch {
     return 'unknown';
   }

@@ -9,7 +9,8 @@
 import * as fs from 'node:fs';
 import { libc } from './libc.js';
 
-export type FileKind = 'file' | 'directory' | 'symlink' | 'fifo' | 'socket' | 'char-device' | 'block-device' | 'unknown';
+export type { FileKind } from '../walk/kind.js';
+import { kindOf, type FileKind } from '../walk/kind.js';
 
 export type Syscall =
   /** open(path, O_RDONLY | O_NONBLOCK) then fstat: `rc` is the fd. O_NONBLOCK keeps a FIFO from hanging the open. */
@@ -37,16 +38,7 @@ export type SysProgram<T> = Generator<Syscall, T, SysResult>;
 
 const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
 
-export function kindOf(st: fs.Stats | fs.Dirent): FileKind {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'directory';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isSocket()) return 'socket';
-  if (st.isCharacterDevice()) return 'char-device';
-  if (st.isBlockDevice()) return 'block-device';
-  return 'unknown';
-}
+export { kindOf };
 
 /** Node system errors carry a negative errno on Unix; we speak positive errnos. */
 export function errnoOf(err: unknown): number {

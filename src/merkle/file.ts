@@ -12,6 +12,7 @@ import { resolveParams, type HashAlg, type VerityParams, type VerityParamsInput 
 import { acquireHasher, releaseHasher, resolveBackend, type BackendChoice, type BackendName } from '../backends/index.js';
 import { fileChanged, fromSystemError, notRegularFile, VeritreeError } from '../report/errors.js';
 import { MerkleTreeBuilder, type TreeResult } from './tree.js';
+import { kindOf } from '../walk/kind.js';
 
 export interface DigestOptions extends VerityParamsInput {
   /** Hashing backend; default from VERITREE_BACKEND, else `auto`. */
@@ -60,15 +61,6 @@ function toResult(path: string, plan: DigestPlan, tree: TreeResult): DigestResul
   };
 }
 
-export function fileKind(st: fs.Stats | fs.BigIntStats): string {
-  if (st.isDirectory()) return 'directory';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isSocket()) return 'socket';
-  if (st.isCharacterDevice()) return 'character device';
-  if (st.isBlockDevice()) return 'block device';
-  return 'unknown type';
-}
 
 // O_NONBLOCK so that opening a FIFO fails fast instead of hanging until a writer appears;
 // it has no effect on regular files.
@@ -91,7 +83,7 @@ export function digestFileSync(path: string, planOrOpts: DigestPlan | DigestOpti
   const hasher = acquireHasher(plan.backend, plan.params);
   try {
     const before = fstat(fd, path);
-    if (!before.isFile()) throw notRegularFile(path, fileKind(before));
+    if (!before.isFile()) throw notRegularFile(path, kindOf(before));
     const builder = new MerkleTreeBuilder(plan.params, hasher, { keepTree: plan.keepTree });
     for (;;) {
       const win = builder.window();
@@ -138,7 +130,7 @@ export async function digestFile(path: string, planOrOpts: DigestPlan | DigestOp
     const before = await fh.stat({ bigint: true }).catch((err: unknown) => {
       throw fromSystemError(err, path, 'stat');
     });
-    if (!before.isFile()) throw notRegularFile(path, fileKind(before));
+    if (!before.isFile()) throw notRegularFile(path, kindOf(before));
     const builder = new MerkleTreeBuilder(plan.params, hasher, { keepTree: plan.keepTree });
     // Read into our own buffer, not the hasher's: its memory may move while the read is in flight.
     const buf = Buffer.allocUnsafe(ASYNC_READ_BYTES);

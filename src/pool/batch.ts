@@ -11,7 +11,8 @@ import { fromSystemError, notRegularFile, fileChanged, VeritreeError } from '../
 import { resolveParams, type VerityParams } from '../params.js';
 import { buildDescriptor } from '../merkle/descriptor.js';
 import { rootFromLeafDigests } from '../merkle/tree.js';
-import { digestFileSync, fileKind, OPEN_FLAGS } from '../merkle/file.js';
+import { digestFileSync, OPEN_FLAGS } from '../merkle/file.js';
+import { kindOf } from '../walk/kind.js';
 import { FileStatus, type ErrorWire, type FileBatchResult, type FileBatchTask, type ParamsWire, type RangeResult, type RangeTask } from './tasks.js';
 
 /** Bytes of small-file data staged before one leaf `hashBlocks` call. */
@@ -82,7 +83,7 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
           throw fromSystemError(err, path, 'open');
         }
         const before = fs.fstatSync(fd, { bigint: true });
-        if (!before.isFile()) throw notRegularFile(path, fileKind(before));
+        if (!before.isFile()) throw notRegularFile(path, kindOf(before));
         const size = Number(before.size);
         sizes[slot] = size;
         if (task.deferAbove > 0 && size > task.deferAbove) {

@@ -5,23 +5,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fromSystemError, VeritreeError } from '../report/errors.js';
+import { kindOf, type FileKind } from './kind.js';
 
-export type EntryType = 'file' | 'directory' | 'symlink' | 'fifo' | 'socket' | 'char-device' | 'block-device' | 'unknown';
+export type EntryType = FileKind;
 
 export type WalkEntry =
   | { readonly path: string; readonly type: EntryType }
   | { readonly path: string; readonly type: 'error'; readonly error: VeritreeError };
 
-function typeOf(d: fs.Dirent): EntryType {
-  if (d.isFile()) return 'file';
-  if (d.isDirectory()) return 'directory';
-  if (d.isSymbolicLink()) return 'symlink';
-  if (d.isFIFO()) return 'fifo';
-  if (d.isSocket()) return 'socket';
-  if (d.isCharacterDevice()) return 'char-device';
-  if (d.isBlockDevice()) return 'block-device';
-  return 'unknown';
-}
 
 export interface WalkOptions {
   /** Also yield directories (after entering them is decided). Default false. */
@@ -58,7 +49,9 @@ async function* walkDir(dir: string, opts: WalkOptions, isRoot: boolean): AsyncG
     for await (const d of handle) {
       if (opts.signal?.aborted) return;
       const p = path.join(dir, d.name);
-      const type = typeOf(d);
+      let type = kindOf(d);
+      // Some filesystems leave d_type unset (DT_UNKNOWN): ask lstat, still without following.
+      if (type === 'unknown') type = await fs.promises.lstat(p).then(kindOf, () => 'unknown' as const);
       if (type === 'directory') {
         if (opts.directories) yield { path: p, type };
         yield* walkDir(p, opts, false);
