@@ -1,0 +1,31 @@
+/**
+ * `veritree check-image IMAGE --objects DIR [--objects DIR…] [--verity on|require]` — checks a
+ * composefs image's CAS-backed files against object stores the way overlayfs `verity=` would on
+ * a `lowerdir=IMAGE::DIR1::DIR2` mount, reading the image in userspace (no mount, no root).
+ * FORMATS.md §3.3–§3.6 (overlay verity), §4.6 (what composefs stores), src/overlay/.
+ */
+import { openImage } from '../erofs/index.js';
+import { imageEntries } from '../overlay/lower.js';
+import { COMMON_HELP, runCheck } from '../overlay/cli-check.js';
+import type { CliIO } from './io.js';
+
+const HELP = `Usage: veritree check-image IMAGE --objects DIR [--objects DIR...] [options]
+
+Check every file of a composefs image whose data lives in an object store, as overlayfs with
+verity=on|require would when mounting IMAGE with the DIRs as data-only layers (in order; the
+first DIR holding an object wins): overlay.metacopy / overlay.redirect parsed as the kernel does,
+objects resolved without following symlinks, their fs-verity digests compared.
+
+Options:
+  --objects=DIR           a data-only layer (object store); repeatable, searched in order
+${COMMON_HELP}`;
+
+export async function run(args: string[], io: CliIO): Promise<number> {
+  return runCheck(args, io, {
+    verb: 'check-image',
+    help: HELP,
+    layerOption: 'objects',
+    sourceName: 'image',
+    entries: async (image) => imageEntries(await openImage(image)),
+  });
+}

@@ -1,0 +1,202 @@
+/**
+ * A composefs object store (FORMATS.md §4.1): every file is stored once under the lowercase hex
+ * of its fs-verity SHA-256 digest (4096-byte blocks, no salt), split after the first byte —
+ * `DIR/XX/<62 hex>` — which is also the image payload, the redirect minus its `/`.
+ *
+ * Writing follows mkcomposefs' `copy_file_with_dirs_if_needed`: an object that already exists is
+ * left alone (identical content is stored once); otherwise the file is copied into a temporary
+ * file inside the store (`fs.copyFile` with COPYFILE_FICLONE: a reflink where the filesystem can,
+ * else copy_file_range / read-write), made mode 0644, fsynced, and renamed into place — a reader
+ * sees the whole object or none. The bytes stored are checked to be the bytes digested: a source
+ * that changes meanwhile is refused (`file-changed`), a stream is digested from the stored copy.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { digestFile, planDigest, type DigestPlan } from '../merkle/file.js';
+import { fileChanged, fromSystemError, notRegularFile, VeritreeError } from '../report/errors.js';
+
+/** mkcomposefs: `fchmod(0644)` on every object, whatever the source mode (fixture README "Surprises" 4). */
+export const OBJECT_MODE = 0o644;
+/** mkcomposefs creates the `XX` fan-out directories 0755. */
+export const FANOUT_DIR_MODE = 0o755;
+/** composefs objects: SHA-256, 4096-byte Merkle blocks, no salt (`lcfs_fd_enable_fsverity`). */
+export const OBJECT_VERITY = { hashAlg: 'sha256', blockSize: 4096 } as const;
+const DIGEST_HEX_LENGTH = 64;
+
+export interface StoredObject {
+  /** 64 lowercase hex digits: the fs-verity SHA-256 digest. */
+  readonly digest: string;
+  /** `XX/<62 hex>`: the composefs payload (relative to the store). */
+  readonly payload: string;
+  readonly objectPath: string;
+  readonly size: number;
+  /** False when the object was already there (nothing written). */
+  readonly added: boolean;
+}
+
+/** What the caller saw of a source file before it was digested; re-checked when it is copied. */
+export interface SourceIdentity {
+  readonly size: number;
+  readonly mtimeNs: bigint;
+  readonly ino: bigint;
+  readonly dev: bigint;
+}
+
+export interface ObjectStoreOptions {
+  /** fsync each new object before renaming it into place (default true, like mkcomposefs). */
+  readonly fsync?: boolean;
+}
+
+/** `XX/<62 hex>` for a 64-hex digest. */
+export function objectPayload(digestHex: string): string {
+  if (typeof digestHex !== 'string' || !/^[0-9a-f]{64}$/.test(digestHex)) {
+    throw new TypeError(`object digest must be ${DIGEST_HEX_LENGTH} lowercase hex digits, got ${JSON.stringify(digestHex)}`);
+  }
+  return `${digestHex.slice(0, 2)}/${digestHex.slice(2)}`;
+}
+
+export function identityOf(st: fs.BigIntStats): SourceIdentity {
+  return { size: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino, dev: st.dev };
+}
+
+function sameIdentity(a: SourceIdentity, st: fs.BigIntStats): boolean {
+  return a.size === Number(st.size) && a.mtimeNs === st.mtimeNs && a.ino === st.ino && a.dev === st.dev;
+}
+
+export class ObjectStore {
+  readonly dir: string;
+  readonly #fsync: boolean;
+  readonly #plan: DigestPlan = planDigest(OBJECT_VERITY);
+
+  constructor(dir: string, options: ObjectStoreOptions = {}) {
+    if (typeof dir !== 'string' || dir.length === 0) throw new TypeError(`object store dir must be a non-empty path, got ${JSON.stringify(dir)}`);
+    this.dir = dir;
+    this.#fsync = options.fsync !== false;
+  }
+
+  objectPath(digestHex: string): string {
+    return path.join(this.dir, objectPayload(digestHex));
+  }
+
+  /** Whether a regular file is stored under this digest (symlinks and others do not count). */
+  async has(digestHex: string): Promise<boolean> {
+    const st = await fs.promises.lstat(this.objectPath(digestHex)).catch(() => undefined);
+    return st !== undefined && st.isFile();
+  }
+
+  /** Stores a file (by path; never follows a symlink) or a stream. */
+  async add(source: string | Readable): Promise<StoredObject> {
+    if (typeof source === 'string') {
+      const st = await fs.promises.lstat(source, { bigint: true }).catch((err: unknown) => {
+        throw fromSystemError(err, source, 'stat');
+      });
+      if (!st.isFile()) throw notRegularFile(source, st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : 'special file');
+      const before = identityOf(st);
+      const d = await digestFile(source, this.#plan);
+      return this.addDigested(source, d.hex, before);
+    }
+    if (source === null || typeof (source as Readable).pipe !== 'function') throw new TypeError('add() needs a path or a Readable stream');
+    return this.#addStream(source);
+  }
+
+  /**
+   * Stores `source` whose digest the caller computed (e.g. on the pool). `before` is the source's
+   * identity when it was digested: the copy is refused if the source no longer matches it.
+   */
+  async addDigested(source: string, digestHex: string, before: SourceIdentity): Promise<StoredObject> {
+    const payload = objectPayload(digestHex);
+    const final = path.join(this.dir, payload);
+    const existing = await fs.promises.lstat(final).catch(() => undefined);
+    if (existing !== undefined && existing.isFile() && existing.size === before.size) {
+      return { digest: digestHex, payload, objectPath: final, size: before.size, added: false };
+    }
+    if (existing !== undefined && existing.isDirectory()) {
+      throw new VeritreeError('write-failed', 'a directory occupies the object name', { path: final });
+    }
+    await this.#mkdirFanout(path.dirname(final));
+    const tmp = this.#tempName();
+    try {
+      await fs.promises.copyFile(source, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL).catch((err: unknown) => {
+        throw fromSystemError(err, source, 'read');
+      });
+      const after = await fs.promises.lstat(source, { bigint: true }).catch((err: unknown) => {
+        throw fromSystemError(err, source, 'stat');
+      });
+      const copied = await fs.promises.stat(tmp);
+      if (!sameIdentity(before, after) || copied.size !== before.size) {
+        throw fileChanged(source, `size ${before.size} when digested, ${copied.size} bytes copied`);
+      }
+      await this.#seal(tmp);
+      await fs.promises.rename(tmp, final).catch((err: unknown) => {
+        throw fromSystemError(err, final, 'write');
+      });
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true }).catch(() => {});
+      throw err;
+    }
+    return { digest: digestHex, payload, objectPath: final, size: before.size, added: true };
+  }
+
+  async #addStream(stream: Readable): Promise<StoredObject> {
+    await fs.promises.mkdir(this.dir, { recursive: true }).catch((err: unknown) => {
+      throw fromSystemError(err, this.dir, 'write');
+    });
+    const tmp = this.#tempName();
+    try {
+      await pipeline(stream, fs.createWriteStream(tmp, { flags: 'wx', mode: OBJECT_MODE })).catch((err: unknown) => {
+        throw err instanceof VeritreeError ? err : fromSystemError(err, tmp, 'write');
+      });
+      // Digest what was stored, so the name always matches the bytes on disk.
+      const d = await digestFile(tmp, this.#plan);
+      const payload = objectPayload(d.hex);
+      const final = path.join(this.dir, payload);
+      const existing = await fs.promises.lstat(final).catch(() => undefined);
+      if (existing !== undefined && existing.isFile() && existing.size === d.size) {
+        await fs.promises.rm(tmp, { force: true });
+        return { digest: d.hex, payload, objectPath: final, size: d.size, added: false };
+      }
+      await this.#mkdirFanout(path.dirname(final));
+      await this.#seal(tmp);
+      await fs.promises.rename(tmp, final).catch((err: unknown) => {
+        throw fromSystemError(err, final, 'write');
+      });
+      return { digest: d.hex, payload, objectPath: final, size: d.size, added: true };
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true }).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** mode 0644 whatever the umask or source mode, then fsync. */
+  async #seal(tmp: string): Promise<void> {
+    const fh = await fs.promises.open(tmp, 'r+').catch((err: unknown) => {
+      throw fromSystemError(err, tmp, 'write');
+    });
+    try {
+      await fh.chmod(OBJECT_MODE);
+      if (this.#fsync) await fh.sync();
+    } catch (err) {
+      throw fromSystemError(err, tmp, 'write');
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async #mkdirFanout(dir: string): Promise<void> {
+    try {
+      const created = await fs.promises.mkdir(dir, { recursive: true, mode: FANOUT_DIR_MODE });
+      // mkdir's mode is filtered by the umask; mkcomposefs' directories are 0755.
+      if (created !== undefined) await fs.promises.chmod(dir, FANOUT_DIR_MODE);
+    } catch (err) {
+      throw fromSystemError(err, dir, 'write');
+    }
+  }
+
+  /** `DIR/.tmp-…` like mkcomposefs' `.tmpXXXXXX`: same filesystem as the objects, so rename is atomic. */
+  #tempName(): string {
+    return path.join(this.dir, `.tmp-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
+  }
+}

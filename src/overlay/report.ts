@@ -1,0 +1,71 @@
+/**
+ * Output of `check-image` / `check-overlay`, in the conventions of src/report/reporters.ts (which
+ * is typed for `verify-cas` findings, so not reused directly): every finding in JSON carries
+ * `type` (= `code`) like `cfsctl fsck --json`.
+ *
+ * - text: one `CODE PATH: detail` line per finding (warnings as `warning CODE PATH: …`), the
+ *   object / expected / actual digests indented below, then `files: N checked, M ok, K problems`;
+ * - json: one document `{ ok, summary, findings }`;
+ * - ndjson: a `finding` event per line, then a `summary` event.
+ */
+import type { Writable } from 'node:stream';
+import type { Finding } from './finding.js';
+import type { CheckResult, CheckSummary } from './validate.js';
+
+export type CheckReportFormat = 'text' | 'json' | 'ndjson';
+
+function put(out: Writable, text: string): Promise<void> {
+  if (out.write(text)) return Promise.resolve();
+  return new Promise((resolve) => out.once('drain', () => resolve()));
+}
+
+export function checkFindingToJSON(f: Finding): Record<string, unknown> {
+  return { type: f.code, ...f };
+}
+
+/** Summary counts as flat camelCase JSON (no `ok` key: that is the top-level verdict). */
+export function checkSummaryToJSON(s: CheckSummary, source: Record<string, unknown>): Record<string, unknown> {
+  return {
+    ...source,
+    verity: s.verity,
+    xattrPrefix: s.xattrPrefix,
+    filesChecked: s.checked,
+    filesOk: s.ok,
+    problems: s.problems,
+    warnings: s.warnings,
+    objectsReferenced: s.objects.referenced,
+    objectsMeasured: s.objects.measured,
+    objectsHashed: s.objects.hashed,
+  };
+}
+
+/** `files: N checked, M ok, K problems` (+ warnings when there are any). */
+export function summaryLine(s: CheckSummary): string {
+  const warn = s.warnings > 0 ? `, ${s.warnings} warning${s.warnings === 1 ? '' : 's'}` : '';
+  return `files: ${s.checked} checked, ${s.ok} ok, ${s.problems} problem${s.problems === 1 ? '' : 's'}${warn}`;
+}
+
+export function formatFindingText(f: Finding): string {
+  let line = `${f.severity === 'warning' ? 'warning ' : ''}${f.code} ${f.path}: ${f.detail}\n`;
+  if (f.object !== undefined) line += `  object   ${f.object}\n`;
+  if (f.expected !== undefined) line += `  expected ${f.expected}\n`;
+  if (f.actual !== undefined) line += `  actual   ${f.actual}\n`;
+  return line;
+}
+
+/** Writes a finished check in `format`; `source` names what was checked (image, lowerdir, data layers). */
+export async function writeCheckReport(out: Writable, format: CheckReportFormat, result: CheckResult, source: Record<string, unknown>): Promise<void> {
+  const { findings, summary } = result;
+  const ok = summary.problems === 0;
+  if (format === 'json') {
+    await put(out, `${JSON.stringify({ ok, summary: checkSummaryToJSON(summary, source), findings: findings.map(checkFindingToJSON) }, null, 2)}\n`);
+    return;
+  }
+  if (format === 'ndjson') {
+    for (const f of findings) await put(out, `${JSON.stringify({ event: 'finding', ...checkFindingToJSON(f) })}\n`);
+    await put(out, `${JSON.stringify({ event: 'summary', ok, ...checkSummaryToJSON(summary, source) })}\n`);
+    return;
+  }
+  for (const f of findings) await put(out, formatFindingText(f));
+  await put(out, `${summaryLine(summary)}\n`);
+}
