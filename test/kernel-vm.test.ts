@@ -105,7 +105,7 @@ beforeAll(async () => {
   startLine = lines.find((l) => l.start);
   doneLine = lines.find((l) => l.done);
   results = new Map(lines.filter((l) => l.check).map((l) => [l.check!, l]));
-}, 240_000);
+}, 480_000);
 
 afterAll(() => {
   if (skipReason || !guest) return;

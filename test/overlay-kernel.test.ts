@@ -91,7 +91,7 @@ beforeAll(async () => {
     `overlay guest (${lines.find((l) => l.start)?.kernel ?? '?'}), VM ${guest!.seconds.toFixed(1)} s:\n` +
       phases.map((p) => `${p.ok ? 'ok  ' : 'FAIL'} ${p.phase} verity=${p.verity}: open() failed ${JSON.stringify(p.failing)}; flagged ${JSON.stringify(p.flagged)}${p.problems?.length ? `; ${p.problems.join('; ')}` : ''}${p.error ? `\n${p.error}` : ''}`).join('\n'),
   );
-}, 300_000);
+}, 480_000);
 
 describe('check-image agrees with overlayfs verity= (qemu guest, Linux 6.12)', () => {
   it('the guest ran every phase and exited 0', (ctx) => {

@@ -276,7 +276,47 @@ export function accel() {
  * exit status (`rc`, null if the guest did not report one), whether it timed out, and the console
  * output. `env` values are exported before the script; the working directory is `cwd`.
  */
-export async function runInGuest(script, { env = {}, cwd = process.cwd(), timeoutMs = 120_000, memoryMiB = 1024, cpus = 2, scratchMiB = 256, onLine, prepared } = {}) {
+export async function runInGuest(script, opts = {}) {
+  // One VM at a time (KERNEL-VM.md: 2 TCG vCPUs are CPU-bound): test files run in parallel, so
+  // a second caller waits here for the first guest to power off.
+  const release = await lockVm(opts.lockWaitMs ?? 300_000);
+  try {
+    return await runInGuestUnlocked(script, opts);
+  } finally {
+    release();
+  }
+}
+
+/** Exclusive lock file in the cache dir holding the owner's pid; a dead owner's lock is taken over. */
+async function lockVm(waitMs) {
+  fs.mkdirSync(cacheDir(), { recursive: true });
+  const lock = path.join(cacheDir(), 'vm.lock');
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return () => fs.rmSync(lock, { force: true });
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err;
+    }
+    const owner = Number(fs.readFileSync(lock, 'utf8').trim() || '0');
+    let alive = false;
+    try {
+      if (owner > 0) process.kill(owner, 0);
+      alive = owner > 0;
+    } catch {
+      alive = false;
+    }
+    if (!alive) {
+      fs.rmSync(lock, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`another qemu guest (pid ${owner}) held ${lock} for over ${waitMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function runInGuestUnlocked(script, { env = {}, cwd = process.cwd(), timeoutMs = 120_000, memoryMiB = 1024, cpus = 2, scratchMiB = 256, onLine, prepared } = {}) {
   const { qemu, kernel, initramfs } = prepared ?? prepare();
   const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
   const lines = [
