@@ -3,6 +3,8 @@
  *
  * Single files:   digestFile / digestFileSync / digestBytes / digestStream  (src/merkle/file.ts)
  * Many files:     digestFiles(paths) / digestTree(dir) on the worker pool  (src/pool/)
+ * Object stores:  verifyCas (verify-cas), ObjectStore / importTree (builder backend)
+ * Namespaces:     kernel (ioctls, xattrs), erofs (composefs images), overlay (verity validation)
  * Building blocks: MerkleTreeBuilder, buildDescriptor, the Hasher backends, parameter parsing.
  */
 import { walk, type WalkEntry } from './walk/walk.js';
@@ -24,6 +26,17 @@ export { HashPool, sharedPool, closeSharedPool, defaultThreads } from './pool/po
 export { walk } from './walk/walk.js';
 export type { WalkEntry } from './walk/walk.js';
 export { VeritreeError } from './report/errors.js';
+export { ProgressLine } from './report/progress.js';
+export { verifyCas } from './cas/check.js';
+export type { VerifyCasOptions, CasSummary } from './cas/check.js';
+export { ObjectStore } from './composefs/store.js';
+export { importTree } from './composefs/import.js';
+/** fs-verity ioctls, statx and xattrs (koffi; FORMATS.md §2). */
+export * as kernel from './kernel/index.js';
+/** EROFS / composefs image reader (FORMATS.md §5). */
+export * as erofs from './erofs/index.js';
+/** overlay.metacopy / redirect parsing and lower-layer validation (FORMATS.md §3). */
+export * as overlay from './overlay/index.js';
 
 export type TreeDigest = FileDigest | { readonly ok: false; readonly skipped: true; readonly index: -1; readonly path: string; readonly error: VeritreeError };
 
