@@ -198,8 +198,26 @@ class DigestOutput {
 
   async ok(path: string, hex: string, digest: Uint8Array, size: number): Promise<void> {
     this.progress?.add(1, size);
-    if (this.json) this.#files.push({ path, digest: `${this.plan.params.alg.name}:${hex}`, size });
-    else await write(this.io.stdout, formatLine(this.plan, path, hex, digest, this.compact, this.forBuiltinSig));
+    if (this.json) {
+      this.#files.push({ path, digest: `${this.plan.params.alg.name}:${hex}`, size });
+      return;
+    }
+    // Lines are gathered and written in chunks: one write per line is one syscall per file.
+    this.#pending += formatLine(this.plan, path, hex, digest, this.compact, this.forBuiltinSig);
+    if (this.#pending.length >= 64 * 1024) await this.flush();
+    else this.#flushTimer ??= setTimeout(() => void this.flush(), 50);
+  }
+
+  #pending = '';
+  #flushTimer: NodeJS.Timeout | undefined;
+
+  async flush(): Promise<void> {
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    if (this.#pending.length === 0) return;
+    const text = this.#pending;
+    this.#pending = '';
+    await write(this.io.stdout, text);
   }
 
   fail(e: VeritreeError): void {
@@ -215,6 +233,7 @@ class DigestOutput {
 
   async finish(): Promise<number> {
     this.progress?.done();
+    await this.flush();
     if (this.json) {
       const p = this.plan.params;
       const doc = {

@@ -102,14 +102,12 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
         const blocks = Math.ceil(size / B);
         if (stagedBlocks + blocks > stageBlocks) flush();
         const at = stagedBlocks * B;
+        // Exactly `size` bytes: a file that grows or shrinks meanwhile shows in the second fstat.
         let got = 0;
-        // Read one byte past the size: a file that grew since fstat must not pass as unchanged.
-        const want = Math.min(size + 1, stage.length - at);
-        for (;;) {
-          const r = fs.readSync(fd, stage, at + got, want - got, null);
+        while (got < size) {
+          const r = fs.readSync(fd, stage, at + got, size - got, got);
           if (r === 0) break;
           got += r;
-          if (got >= want) break;
         }
         const after = fs.fstatSync(fd, { bigint: true });
         if (got !== size || after.size !== before.size || after.mtimeNs !== before.mtimeNs)

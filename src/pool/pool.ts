@@ -40,8 +40,7 @@ export class HashPool {
       filename: workerFilename(),
       minThreads: threads,
       maxThreads: threads,
-      // Tasks queue in the scheduler (bounded), not here.
-      maxQueue: 'auto',
+      // The scheduler bounds how many tasks are in flight; piscina's queue needs no limit of its own.
       idleTimeout: 30_000,
       // Hashing is CPU-bound: one task at a time per worker.
       concurrentTasksPerWorker: 1,

@@ -20,7 +20,7 @@ export interface BulkDigestOptions extends VerityParamsInput {
   pool?: HashPool;
   /** Stop submitting work; results of work already running are still delivered. */
   signal?: AbortSignal;
-  /** Files per task (default 64). */
+  /** Files per task (default 128). */
   filesPerTask?: number;
   /** Files above this size are split into ranges across workers (default 32 MiB; 0 = never). */
   splitAbove?: number;
@@ -52,9 +52,10 @@ export async function* digestFiles(paths: Iterable<string> | AsyncIterable<strin
   const wire = paramsWire(params);
   const D = params.alg.digestSize;
   const B = params.blockSize;
-  const filesPerTask = options.filesPerTask ?? 64;
+  const filesPerTask = options.filesPerTask ?? 128;
   const splitAbove = options.splitAbove ?? (pool.threads > 1 ? 32 << 20 : 0);
-  const maxInflight = pool.threads * 2;
+  // A few tasks queued per worker absorb main-thread jitter (walking, printing) without idling.
+  const maxInflight = pool.threads * 4;
 
   const ready: FileDigest[] = [];
   let inflight = 0;
@@ -191,8 +192,14 @@ export async function* digestFiles(paths: Iterable<string> | AsyncIterable<strin
     let batch: string[] = [];
     let index = 0;
     let first = 0;
-    for await (const p of paths as AsyncIterable<string>) {
+    // Sync sources (arrays, the sync walker) are drained without a microtask per path.
+    const syncIt = Symbol.iterator in paths ? (paths as Iterable<string>)[Symbol.iterator]() : undefined;
+    const asyncIt = syncIt ? undefined : (paths as AsyncIterable<string>)[Symbol.asyncIterator]();
+    for (;;) {
       if (options.signal?.aborted) break;
+      const r = syncIt ? syncIt.next() : await asyncIt!.next();
+      if (r.done) break;
+      const p = r.value;
       if (typeof p !== 'string') throw new TypeError(`paths must yield strings, got ${typeof p}`);
       batch.push(p);
       index++;
