@@ -12,7 +12,6 @@ mkdirSync(outDir, { recursive: true });
 
 const common = [
   '-O3',
-  '--converge',
   '--runtime', 'stub',
   '--noAssert',
   '--use', 'abort=',

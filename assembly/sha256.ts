@@ -1,22 +1,22 @@
-// SHA-256 (FIPS 180-4 §6.2), scalar core.
+// SHA-256 (FIPS 180-4 §6.2), scalar core: salted block hashing (the fallback of the SIMD build
+// too) and the plain streaming hash.
 //
-// The compression is split in two passes: `schedule256` expands one 64-byte chunk into the 64-word
-// message schedule with the round constants pre-added (W[t] + K[t]), and `compress256` runs the 64
-// rounds reading those sums from memory, so the round loop keeps just the eight state words and a
-// few temporaries live. The final block of every fs-verity hash is a constant padding block (all
-// hashed messages have the same length), so its W+K is computed once by `setup256` and reused.
+// Message chunks go through `compressChunk256` (sha256chunk.ts, generated: schedule computed inline
+// with the rounds). The final block of every fs-verity hash is a constant padding block (all hashed
+// messages have the same length), so `setup256` expands its schedule once, with the round
+// constants pre-added (W[t] + K[t]), and `compress256` runs just the 64 rounds over it. The padded
+// salt is absorbed once per setup into PREFIX256, the starting state of every block.
 
 import { K256, IV256 } from './constants';
 import { TAIL, bswap32 } from './common';
+import { compressChunk256 } from './sha256chunk';
 
 /** State after absorbing the padded salt (IV when there is no salt). */
 export const PREFIX256: usize = memory.data(32, 16);
 /** Working state of the scalar block hasher. */
 export const STATE256: usize = memory.data(32, 16);
-/** Message schedule W[0..63] of the chunk being hashed. */
+/** Message schedule W[0..63] (scratch of `schedule256`). */
 export const W256: usize = memory.data(256, 16);
-/** W[t] + K[t] of the chunk being hashed. */
-export const WK256: usize = memory.data(256, 16);
 /** W[t] + K[t] of the constant final padding block for the configured (salt, block) length. */
 export const PADWK256: usize = memory.data(256, 16);
 /** State of the plain one-shot / streaming hash. */
@@ -33,7 +33,7 @@ export const STREAM256: usize = memory.data(32, 16);
 // @ts-ignore: decorator
 @inline function ch(e: u32, f: u32, g: u32): u32 { return g ^ (e & (f ^ g)); }
 
-/** Expands the big-endian 64-byte chunk at `src`; writes W+K to `wk` (and W to W256). */
+/** Expands the big-endian 64-byte chunk at `src` into W[t] + K[t] at `wk` (W itself to W256). */
 export function schedule256(src: usize, wk: usize): void {
   for (let i: usize = 0; i < 64; i += 16) {
     const x0 = bswap32(load<u32>(src + i, 0));
@@ -100,10 +100,7 @@ export function digest256(st: usize, out: usize): void {
 
 /** Absorbs `len` bytes (a multiple of 64) at `src` into the state at `st`. */
 export function absorb256(st: usize, src: usize, len: usize): void {
-  for (let off: usize = 0; off < len; off += 64) {
-    schedule256(src + off, WK256);
-    compress256(st, WK256);
-  }
+  for (let off: usize = 0; off < len; off += 64) compressChunk256(st, src + off);
 }
 
 /**

@@ -1,17 +1,16 @@
 // SHA-512 (FIPS 180-4 §6.4), scalar core; same structure as sha256.ts with 64-bit words,
-// 128-byte chunks and 80 rounds.
+// 128-byte chunks and 80 rounds (chunks through `compressChunk512`, sha512chunk.ts).
 
 import { K512, IV512 } from './constants';
 import { TAIL, bswap64 } from './common';
+import { compressChunk512 } from './sha512chunk';
 
 /** State after absorbing the padded salt (IV when there is no salt). */
 export const PREFIX512: usize = memory.data(64, 16);
 /** Working state of the scalar block hasher. */
 export const STATE512: usize = memory.data(64, 16);
-/** Message schedule W[0..79] of the chunk being hashed. */
+/** Message schedule W[0..79] (scratch of `schedule512`). */
 export const W512: usize = memory.data(640, 16);
-/** W[t] + K[t] of the chunk being hashed. */
-export const WK512: usize = memory.data(640, 16);
 /** W[t] + K[t] of the constant final padding block. */
 export const PADWK512: usize = memory.data(640, 16);
 /** State of the plain one-shot / streaming hash. */
@@ -28,7 +27,7 @@ export const STREAM512: usize = memory.data(64, 16);
 // @ts-ignore: decorator
 @inline function ch(e: u64, f: u64, g: u64): u64 { return g ^ (e & (f ^ g)); }
 
-/** Expands the big-endian 128-byte chunk at `src`; writes W+K to `wk` (and W to W512). */
+/** Expands the big-endian 128-byte chunk at `src` into W[t] + K[t] at `wk` (W itself to W512). */
 export function schedule512(src: usize, wk: usize): void {
   for (let i: usize = 0; i < 128; i += 16) {
     const x0 = bswap64(load<u64>(src + i, 0));
@@ -89,10 +88,7 @@ export function digest512(st: usize, out: usize): void {
 
 /** Absorbs `len` bytes (a multiple of 128) at `src` into the state at `st`. */
 export function absorb512(st: usize, src: usize, len: usize): void {
-  for (let off: usize = 0; off < len; off += 128) {
-    schedule512(src + off, WK512);
-    compress512(st, WK512);
-  }
+  for (let off: usize = 0; off < len; off += 128) compressChunk512(st, src + off);
 }
 
 /** See setup256; the padded salt is 0 or a multiple of 128 bytes, blockSize ≥ 128. */
