@@ -7,9 +7,6 @@
  * Namespaces:     kernel (ioctls, xattrs), erofs (composefs images), overlay (verity validation)
  * Building blocks: MerkleTreeBuilder, buildDescriptor, the Hasher backends, parameter parsing.
  */
-import { walkSync, type WalkEntry } from './walk/walk.js';
-import { digestFiles, type BulkDigestOptions, type FileDigest } from './pool/scheduler.js';
-import { notRegularFile, VeritreeError } from './report/errors.js';
 
 export { digestFile, digestFileSync, digestBytes, digestStream, planDigest } from './merkle/file.js';
 export type { DigestOptions, DigestResult, DigestPlan } from './merkle/file.js';
@@ -21,6 +18,8 @@ export type { HashAlg, HashAlgInfo, VerityParams, VerityParamsInput } from './pa
 export { availableBackends, calibrate, resolveBackend, acquireHasher, releaseHasher, FACTORIES, BACKEND_NAMES } from './backends/index.js';
 export type { BackendName, BackendChoice, Hasher, HasherFactory, Calibration } from './backends/index.js';
 export { digestFiles } from './pool/scheduler.js';
+export { digestTree } from './pool/tree.js';
+export type { TreeDigest } from './pool/tree.js';
 export type { BulkDigestOptions, FileDigest } from './pool/scheduler.js';
 export { HashPool, sharedPool, closeSharedPool, defaultThreads } from './pool/pool.js';
 export { walk, walkSync } from './walk/walk.js';
@@ -38,29 +37,3 @@ export * as erofs from './erofs/index.js';
 /** overlay.metacopy / redirect parsing and lower-layer validation (FORMATS.md §3). */
 export * as overlay from './overlay/index.js';
 
-export type TreeDigest = FileDigest | { readonly ok: false; readonly skipped: true; readonly index: -1; readonly path: string; readonly error: VeritreeError };
-
-/**
- * Digests every regular file below `dir` on the pool, never following symlinks. Symlinks and
- * special files are yielded as `skipped` (with the reason); unreadable directories as errors.
- */
-export async function* digestTree(dir: string, options: BulkDigestOptions = {}): AsyncGenerator<TreeDigest> {
-  const side: TreeDigest[] = [];
-  // Sync walker: the scheduler drains it between pool messages without a microtask per entry.
-  function* files(): Generator<string> {
-    for (const e of walkSync(dir, options.signal ? { signal: options.signal } : {})) {
-      if (e.type === 'file') yield e.path;
-      else side.push(skippedEntry(e));
-    }
-  }
-  for await (const r of digestFiles(files(), options)) {
-    while (side.length > 0) yield side.shift()!;
-    yield r;
-  }
-  while (side.length > 0) yield side.shift()!;
-}
-
-function skippedEntry(e: WalkEntry): TreeDigest {
-  if (e.type === 'error') return { ok: false, index: -1, path: e.path, error: e.error };
-  return { ok: false, skipped: true, index: -1, path: e.path, error: notRegularFile(e.path, e.type) };
-}

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BackendChoice } from '../backends/index.js';
 import { digestFiles } from '../pool/scheduler.js';
-import { sharedPool, type HashPool } from '../pool/pool.js';
+import { sharedPool, type TaskRunner } from '../pool/pool.js';
 import { usageError, type VeritreeError } from '../report/errors.js';
 import { detectLayout, type AlgorithmSource, type LayoutName } from '../walk/cas-layout.js';
 import {
@@ -49,7 +49,7 @@ export interface CasSummary extends CasRunInfo {
 export interface VerifyCasOptions {
   /** The pool to hash on; default the shared pool (sized by `threads`), created only once the
    *  layout is known — the caller closes it (closeSharedPool). */
-  readonly pool?: HashPool;
+  readonly pool?: TaskRunner;
   readonly threads?: number;
   /** Force a layout instead of detecting it. */
   readonly layout?: LayoutName;

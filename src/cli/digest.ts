@@ -8,9 +8,8 @@ import { TREE_OPTIONS, parseIntOption, parseVerbArgs, treeParams } from './args.
 import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, write, type CliIO } from './io.js';
 import { parseBackendChoice, resolveBackend } from '../backends/index.js';
 import { digestFileSync, digestStream, type DigestPlan } from '../merkle/file.js';
-import { digestFiles, type FileDigest } from '../pool/scheduler.js';
-import { closeSharedPool, defaultThreads, sharedPool } from '../pool/pool.js';
-import { digestTree } from '../index.js';
+import type { FileDigest } from '../pool/scheduler.js';
+import { defaultThreads, type TaskRunner } from '../pool/runner.js';
 import { formattedDigest } from '../merkle/descriptor.js';
 import { writeFileAtomic } from '../report/atomic-write.js';
 import { ProgressLine } from '../report/progress.js';
@@ -59,6 +58,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   let parsed;
   let plan: DigestPlan;
   let threads: number;
+  let usePool = false;
+  let pool: TaskRunner | undefined;
   try {
     parsed = parseVerbArgs(args, OPTIONS);
     if (parsed.values.help) {
@@ -75,10 +76,18 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     const backendChoice = parsed.values.backend !== undefined ? parseBackendChoice(parsed.values.backend) : undefined;
     threads = parseIntOption('threads', parsed.values.threads) ?? defaultThreads();
     if (threads < 1) throw usageError('--threads must be at least 1');
+    const files = parsed.positionals;
+    usePool =
+      dirs.length > 0 ||
+      (files.length > 1 && threads > 1) ||
+      (files.length === 1 && files[0] !== '-' && threads > 1 && !keepTree && sizeOf(files[0]!) > POOL_SINGLE_FILE_ABOVE);
+    // Workers boot (~90 ms) while this thread calibrates the backends.
+    if (usePool) pool = (await import('../pool/pool.js')).sharedPool(threads);
     plan = { params, backend: resolveBackend(backendChoice, params, io.env), keepTree };
   } catch (err) {
     const e = err instanceof VeritreeError ? err : usageError(String(err));
     io.stderr.write(`veritree digest: ${e.describe()}\n${e.code === 'usage' ? "Run 'veritree digest --help' for usage.\n" : ''}`);
+    await pool?.destroy();
     return EXIT_FAILURE;
   }
   const v = parsed.values;
@@ -92,12 +101,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     prefix: 'digest',
   });
 
-  const usePool =
-    dirs.length > 0 ||
-    (files.length > 1 && threads > 1) ||
-    (files.length === 1 && files[0] !== '-' && threads > 1 && !plan.keepTree && sizeOf(files[0]!) > POOL_SINGLE_FILE_ABOVE);
-
-  if (!usePool) {
+  if (!usePool || !pool) {
     for (const path of files) {
       try {
         const result = path === '-' ? await digestStream(io.stdin, plan, '-') : digestFileSync(path, plan);
@@ -120,7 +124,9 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   process.on('SIGINT', onSigint);
   const stdinResult = files.includes('-') ? await digestStream(io.stdin, plan, '-').catch((e: unknown) => e as VeritreeError) : undefined;
   const opts = { hashAlg: plan.params.alg.name, blockSize: plan.params.blockSize, salt: plan.params.salt, backend: plan.backend, threads, signal: stop.signal };
-  const pool = sharedPool(threads);
+  const { digestFiles } = await import('../pool/scheduler.js');
+  const { digestTree } = await import('../pool/tree.js');
+  const { closeSharedPool } = await import('../pool/pool.js');
   try {
     // Explicit files print in the order given (like fsverity); -r prints as results complete.
     const explicit = files.filter((f) => f !== '-');

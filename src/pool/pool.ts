@@ -4,14 +4,18 @@
  * a crash never loses a result silently and never hangs the run.
  */
 import fs from 'node:fs';
-import os from 'node:os';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { VeritreeError } from '../report/errors.js';
+import { defaultThreads, InlineRunner, type TaskRunner } from './runner.js';
 import type { FileBatchResult, FileBatchTask, RangeResult, RangeTask } from './tasks.js';
 
-export function defaultThreads(): number {
-  return Math.max(1, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+export { defaultThreads, InlineRunner, type TaskRunner } from './runner.js';
+
+/** piscina is loaded on first use: single-file and single-thread runs never pay for it. */
+function loadPiscina(): typeof Piscina {
+  return (createRequire(import.meta.url)('piscina') as { Piscina: typeof Piscina }).Piscina;
 }
 
 /** The compiled worker: beside this file when running from build/, else the built copy (tests run TS sources). */
@@ -28,7 +32,7 @@ export function workerFailed(what: string, cause: unknown): VeritreeError {
   return new VeritreeError('worker-failed', `worker failed twice while hashing ${what}: ${msg}`, { cause });
 }
 
-export class HashPool {
+export class HashPool implements TaskRunner {
   readonly threads: number;
   readonly #piscina: Piscina;
   #destroyed = false;
@@ -36,7 +40,8 @@ export class HashPool {
   constructor(threads = defaultThreads()) {
     if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new RangeError(`threads must be 1..1024, got ${threads}`);
     this.threads = threads;
-    this.#piscina = new Piscina({
+    const PiscinaClass = loadPiscina();
+    this.#piscina = new PiscinaClass({
       filename: workerFilename(),
       minThreads: threads,
       maxThreads: threads,
@@ -75,15 +80,18 @@ export class HashPool {
   }
 }
 
-let shared: HashPool | undefined;
+let shared: TaskRunner | undefined;
 
-/** The process-wide pool, created on first use (threads fixed by the first caller). */
-export function sharedPool(threads?: number): HashPool {
-  if (shared && threads !== undefined && shared.threads !== threads) {
+/**
+ * The process-wide runner, created on first use: a worker pool, or this thread when one thread is
+ * all there is to use (see runner.ts).
+ */
+export function sharedPool(threads: number = defaultThreads()): TaskRunner {
+  if (shared && shared.threads !== threads) {
     void shared.destroy();
     shared = undefined;
   }
-  shared ??= new HashPool(threads);
+  shared ??= threads === 1 ? new InlineRunner() : new HashPool(threads);
   return shared;
 }
 

@@ -9,7 +9,7 @@ import { acquireHasher, releaseHasher, resolveBackend, type BackendChoice, type 
 import { resolveParams, type VerityParams, type VerityParamsInput } from '../params.js';
 import { MerkleTreeBuilder } from '../merkle/tree.js';
 import { fileChanged, VeritreeError } from '../report/errors.js';
-import { sharedPool, type HashPool } from './pool.js';
+import { sharedPool, type TaskRunner } from './pool.js';
 import { FileStatus, type ErrorWire, type FileBatchResult, type ParamsWire, type RangeResult } from './tasks.js';
 
 export interface BulkDigestOptions extends VerityParamsInput {
@@ -17,12 +17,12 @@ export interface BulkDigestOptions extends VerityParamsInput {
   /** Worker threads; default: the cores available. */
   threads?: number;
   /** Use this pool instead of the shared one. */
-  pool?: HashPool;
+  pool?: TaskRunner;
   /** Stop submitting work; results of work already running are still delivered. */
   signal?: AbortSignal;
   /** Files per task (default 128). */
   filesPerTask?: number;
-  /** Files above this size are split into ranges across workers (default 32 MiB; 0 = never). */
+  /** Files above this size become range tasks across workers (default 1 MiB with 2+ threads; 0 = never). */
   splitAbove?: number;
 }
 
@@ -53,7 +53,9 @@ export async function* digestFiles(paths: Iterable<string> | AsyncIterable<strin
   const D = params.alg.digestSize;
   const B = params.blockSize;
   const filesPerTask = options.filesPerTask ?? 128;
-  const splitAbove = options.splitAbove ?? (pool.threads > 1 ? 32 << 20 : 0);
+  // With several workers, a file over 1 MiB is its own task (split further when large), so a batch
+  // never serialises big files behind each other on one worker.
+  const splitAbove = options.splitAbove ?? (pool.threads > 1 ? 1 << 20 : 0);
   // A few tasks queued per worker absorb main-thread jitter (walking, printing) without idling.
   const maxInflight = pool.threads * 4;
 

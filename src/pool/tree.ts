@@ -1,0 +1,33 @@
+/**
+ * Digests of every regular file below a directory: the streaming walker feeding the scheduler.
+ */
+import { walkSync, type WalkEntry } from '../walk/walk.js';
+import { digestFiles, type BulkDigestOptions, type FileDigest } from './scheduler.js';
+import { notRegularFile, VeritreeError } from '../report/errors.js';
+
+export type TreeDigest = FileDigest | { readonly ok: false; readonly skipped: true; readonly index: -1; readonly path: string; readonly error: VeritreeError };
+
+/**
+ * Digests every regular file below `dir` on the pool, never following symlinks. Symlinks and
+ * special files are yielded as `skipped` (with the reason); unreadable directories as errors.
+ */
+export async function* digestTree(dir: string, options: BulkDigestOptions = {}): AsyncGenerator<TreeDigest> {
+  const side: TreeDigest[] = [];
+  // Sync walker: the scheduler drains it between pool messages without a microtask per entry.
+  function* files(): Generator<string> {
+    for (const e of walkSync(dir, options.signal ? { signal: options.signal } : {})) {
+      if (e.type === 'file') yield e.path;
+      else side.push(skippedEntry(e));
+    }
+  }
+  for await (const r of digestFiles(files(), options)) {
+    while (side.length > 0) yield side.shift()!;
+    yield r;
+  }
+  while (side.length > 0) yield side.shift()!;
+}
+
+function skippedEntry(e: WalkEntry): TreeDigest {
+  if (e.type === 'error') return { ok: false, index: -1, path: e.path, error: e.error };
+  return { ok: false, skipped: true, index: -1, path: e.path, error: notRegularFile(e.path, e.type) };
+}
