@@ -79,6 +79,7 @@ beforeAll(async () => {
     prepared,
     cwd: ROOT,
     env: { VT_DIST: dist, VT_FIXTURES: FIXTURES_DIR },
+    shares: [FIXTURES_DIR],
     timeoutMs: 200_000,
     onLine: (l: string) => {
       const at = l.indexOf('@@OVK ');

@@ -25,6 +25,12 @@ $B mount -t sysfs sys /host/sys
 $B mount -t devtmpfs dev /host/dev
 $B mount -t tmpfs -o mode=1777 tmp /host/tmp
 $B mount -t tmpfs tmp /host/run
+# Host folders under /tmp or /run that the test needs (the project itself when cloned there).
+while read -r tag dir; do
+  [ -n "$tag" ] || continue
+  $B mkdir -p "/host$dir" && $B mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=524288,cache=loose "$tag" "/host$dir" \
+    || echo "@@VM cannot mount share $tag at $dir"
+done < /shares.list
 $B cp /cmd.sh /host/tmp/.veritree-cmd.sh
 # Scratch ext4 -O verity on a tmpfs-backed loop device; 4K blocks = page size (KERNEL-VM.md).
 S=/tmp/verity

@@ -316,7 +316,23 @@ async function lockVm(waitMs) {
   }
 }
 
-async function runInGuestUnlocked(script, { env = {}, cwd = process.cwd(), timeoutMs = 120_000, memoryMiB = 1024, cpus = 2, scratchMiB = 256, onLine, prepared } = {}) {
+/**
+ * Host folders the guest must see at their own path although the guest mounts fresh tmpfs over
+ * /tmp and /run (a clone or fixtures under /tmp would vanish otherwise): each becomes its own
+ * read-only 9p share, mounted over the tmpfs by guest-init.sh.
+ */
+function hiddenByGuestTmpfs(dirs) {
+  const out = [];
+  for (const d of dirs) {
+    const abs = path.resolve(d);
+    if (!/^\/(tmp|run)(\/|$)/.test(abs) || !fs.existsSync(abs)) continue;
+    if (out.some((o) => abs === o || abs.startsWith(o + '/'))) continue;
+    out.push(abs);
+  }
+  return out;
+}
+
+async function runInGuestUnlocked(script, { env = {}, cwd = process.cwd(), timeoutMs = 120_000, memoryMiB = 1024, cpus = 2, scratchMiB = 256, onLine, prepared, shares = [] } = {}) {
   const { qemu, kernel, initramfs } = prepared ?? prepare();
   const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
   const lines = [
@@ -329,7 +345,18 @@ async function runInGuestUnlocked(script, { env = {}, cwd = process.cwd(), timeo
   try {
     const initrd = path.join(work, 'initrd.cpio');
     // A second cpio appended to the cached one: the kernel unpacks both, the later adds /cmd.sh.
-    fs.writeFileSync(initrd, Buffer.concat([fs.readFileSync(initramfs), cpio([{ name: 'cmd.sh', mode: S_IFREG | 0o755, data: Buffer.from(lines.join('\n') + '\n') }])]));
+    const extra = hiddenByGuestTmpfs([cwd, ...shares]);
+    const sharesList = extra.map((p, i) => `share${i} ${p}`).join('\n') + (extra.length ? '\n' : '');
+    fs.writeFileSync(
+      initrd,
+      Buffer.concat([
+        fs.readFileSync(initramfs),
+        cpio([
+          { name: 'cmd.sh', mode: S_IFREG | 0o755, data: Buffer.from(lines.join('\n') + '\n') },
+          { name: 'shares.list', mode: S_IFREG | 0o644, data: Buffer.from(sharesList) },
+        ]),
+      ]),
+    );
     const kernelImage = kernel.vmlinux ? path.join(kernel.dir, 'vmlinux') : path.join(kernel.dir, 'bzImage');
     const args = [
       ...accel(),
@@ -343,6 +370,7 @@ async function runInGuestUnlocked(script, { env = {}, cwd = process.cwd(), timeo
       '-initrd', initrd,
       '-append', 'console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init',
       '-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
+      ...extra.flatMap((p, i) => ['-virtfs', `local,path=${p},mount_tag=share${i},security_model=none,readonly=on,multidevs=remap`]),
       '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04',
     ];
     const started = Date.now();
