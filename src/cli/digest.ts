@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { TREE_OPTIONS, parseIntOption, parseVerbArgs, treeParams } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, write, type CliIO } from './io.js';
 import { parseBackendChoice, resolveBackend } from '../backends/index.js';
-import { digestFileSync, digestStream, type DigestPlan } from '../merkle/file.js';
+import { digestFile, digestStream, type DigestPlan } from '../merkle/file.js';
 import type { FileDigest } from '../pool/scheduler.js';
 import { defaultThreads, type TaskRunner } from '../pool/runner.js';
 import { formattedDigest } from '../merkle/descriptor.js';
@@ -79,7 +79,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     const files = parsed.positionals;
     usePool =
       dirs.length > 0 ||
-      (files.length > 1 && threads > 1) ||
+      files.length > 1 ||
       (files.length === 1 && files[0] !== '-' && threads > 1 && !keepTree && sizeOf(files[0]!) > POOL_SINGLE_FILE_ABOVE);
     // Workers boot (~90 ms) while this thread calibrates the backends.
     if (usePool) pool = (await import('../pool/pool.js')).sharedPool(threads);
@@ -104,7 +104,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (!usePool || !pool) {
     for (const path of files) {
       try {
-        const result = path === '-' ? await digestStream(io.stdin, plan, '-') : digestFileSync(path, plan);
+        const result = path === '-' ? await digestStream(io.stdin, plan, '-') : await digestFile(path, plan);
         if (v['out-merkle-tree'] !== undefined) await writeFileAtomic(v['out-merkle-tree'], result.merkleTree ?? new Uint8Array(0));
         if (v['out-descriptor'] !== undefined) await writeFileAtomic(v['out-descriptor'], result.descriptor);
         await out.ok(result.path, result.hex, result.digest, result.size);

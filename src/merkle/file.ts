@@ -114,7 +114,7 @@ function fstat(fd: number, path: string): fs.BigIntStats {
   }
 }
 
-const ASYNC_READ_BYTES = 1 << 20;
+const ASYNC_READ_BYTES = 4 << 20;
 
 /** Asynchronous digest of one file; reads never block the event loop. */
 export async function digestFile(path: string, planOrOpts: DigestPlan | DigestOptions = {}): Promise<DigestResult> {
@@ -132,17 +132,32 @@ export async function digestFile(path: string, planOrOpts: DigestPlan | DigestOp
     });
     if (!before.isFile()) throw notRegularFile(path, kindOf(before));
     const builder = new MerkleTreeBuilder(plan.params, hasher, { keepTree: plan.keepTree });
-    // Read into our own buffer, not the hasher's: its memory may move while the read is in flight.
-    const buf = Buffer.allocUnsafe(ASYNC_READ_BYTES);
-    for (;;) {
-      let n: number;
-      try {
-        ({ bytesRead: n } = await fh.read(buf, 0, buf.length, null));
-      } catch (err) {
-        throw fromSystemError(err, path, 'read');
+    // Double-buffered: the next read runs on the libuv pool while this thread hashes the last
+    // one, so reading costs no hashing time. Our own buffers, not the hasher's: its memory may
+    // move while a read is in flight.
+    const bufs = [Buffer.allocUnsafe(ASYNC_READ_BYTES), Buffer.allocUnsafe(ASYNC_READ_BYTES)];
+    const readInto = (buf: Buffer) =>
+      fh.read(buf, 0, buf.length, null).then(
+        (r) => r.bytesRead,
+        (err: unknown) => {
+          throw fromSystemError(err, path, 'read');
+        },
+      );
+    let which = 0;
+    let inFlight = readInto(bufs[0]!);
+    try {
+      for (;;) {
+        const n = await inFlight;
+        if (n === 0) break;
+        const filled = bufs[which]!;
+        which ^= 1;
+        inFlight = readInto(bufs[which]!);
+        builder.update(filled.subarray(0, n));
       }
-      if (n === 0) break;
-      builder.update(buf.subarray(0, n));
+    } catch (err) {
+      // Let a read still in flight settle before the handle is closed below.
+      await inFlight.catch(() => {});
+      throw err;
     }
     const after = await fh.stat({ bigint: true }).catch((err: unknown) => {
       throw fromSystemError(err, path, 'stat');

@@ -93,6 +93,19 @@ export class MerkleTreeBuilder {
 
   update(data: Uint8Array): this {
     let off = 0;
+    // Whole batches straight from the caller's bytes when nothing is pending: no copy through
+    // the leaf buffer (the node-crypto backend hashes in place; WASM copies into its memory anyway).
+    if (this.#leafFill === 0 && !this.#done) {
+      const batchBytes = this.#batchBlocks * this.#B;
+      while (data.length - off >= batchBytes) {
+        this.#hasher.hashBlocks(data.subarray(off, off + batchBytes), this.#B, this.#batchBlocks, this.#leafOut, 0);
+        this.#leaf = this.#hasher.inputBuffer(batchBytes);
+        this.#dataSize += batchBytes;
+        off += batchBytes;
+        const D = this.#D;
+        for (let i = 0; i < this.#batchBlocks; i++) this.#append(0, this.#leafOut.subarray(i * D, (i + 1) * D));
+      }
+    }
     while (off < data.length) {
       const win = this.window();
       const n = Math.min(win.length, data.length - off);
