@@ -82,7 +82,9 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
         } catch (err) {
           throw fromSystemError(err, path, 'open');
         }
-        const before = fs.fstatSync(fd, { bigint: true });
+        // Number stats (not bigint): ~1 µs cheaper per call, and mtimeMs still resolves changes to
+        // well under a millisecond, which is all the change check needs.
+        const before = fs.fstatSync(fd);
         if (!before.isFile()) throw notRegularFile(path, kindOf(before));
         const size = Number(before.size);
         sizes[slot] = size;
@@ -109,8 +111,8 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
           if (r === 0) break;
           got += r;
         }
-        const after = fs.fstatSync(fd, { bigint: true });
-        if (got !== size || after.size !== before.size || after.mtimeNs !== before.mtimeNs)
+        const after = fs.fstatSync(fd);
+        if (got !== size || after.size !== before.size || after.mtimeMs !== before.mtimeMs)
           throw fileChanged(path, `size ${before.size} → ${after.size}, read ${got} bytes`);
         stage.fill(0, at + size, at + blocks * B);
         staged.push({ slot, firstBlock: stagedBlocks, blocks, size });
