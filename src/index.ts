@@ -17,8 +17,8 @@ export { resolveParams, hashAlgInfo, parseSaltHex, HASH_ALGS, DEFAULT_BLOCK_SIZE
 export type { HashAlg, HashAlgInfo, VerityParams, VerityParamsInput } from './params.js';
 export { availableBackends, calibrate, resolveBackend, acquireHasher, releaseHasher, FACTORIES, BACKEND_NAMES } from './backends/index.js';
 export type { BackendName, BackendChoice, Hasher, HasherFactory, Calibration } from './backends/index.js';
-export { digestFiles } from './pool/scheduler.js';
-export { digestTree } from './pool/tree.js';
+export { digestFiles, digestFileBatches } from './pool/scheduler.js';
+export { digestTree, digestTreeBatches } from './pool/tree.js';
 export type { TreeDigest } from './pool/tree.js';
 export type { BulkDigestOptions, FileDigest } from './pool/scheduler.js';
 export { HashPool, sharedPool, closeSharedPool, defaultThreads } from './pool/pool.js';

@@ -124,17 +124,17 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   process.on('SIGINT', onSigint);
   const stdinResult = files.includes('-') ? await digestStream(io.stdin, plan, '-').catch((e: unknown) => e as VeritreeError) : undefined;
   const opts = { hashAlg: plan.params.alg.name, blockSize: plan.params.blockSize, salt: plan.params.salt, backend: plan.backend, threads, signal: stop.signal };
-  const { digestFiles } = await import('../pool/scheduler.js');
-  const { digestTree } = await import('../pool/tree.js');
+  const { digestFileBatches } = await import('../pool/scheduler.js');
+  const { digestTreeBatches } = await import('../pool/tree.js');
   const { closeSharedPool } = await import('../pool/pool.js');
   try {
     // Explicit files print in the order given (like fsverity); -r prints as results complete.
     const explicit = files.filter((f) => f !== '-');
     const held = new Map<number, FileDigest>();
     let next = 0;
-    const emit = async (r: FileDigest) => {
-      if (r.ok) await out.ok(r.path, r.hex, r.digest, r.size);
-      else out.fail(r.error);
+    const emit = (r: FileDigest): Promise<void> | void => {
+      if (r.ok) return out.ok(r.path, r.hex, r.digest, r.size);
+      out.fail(r.error);
     };
     let stdinPrinted = false;
     const printStdinAt = files.indexOf('-');
@@ -148,21 +148,28 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     };
     // Map explicit-file index → position in `files` (which may include '-').
     const positions = files.map((f, i) => (f === '-' ? -1 : i)).filter((i) => i >= 0);
-    for await (const r of digestFiles(explicit, { ...opts, pool })) {
-      held.set(r.index, r);
-      for (let h = held.get(next); h; h = held.get(next)) {
-        held.delete(next);
-        await maybeStdin(positions[next]!);
-        await emit(h);
-        next++;
+    for await (const batch of digestFileBatches(explicit, { ...opts, pool })) {
+      for (const r of batch) {
+        held.set(r.index, r);
+        for (let h = held.get(next); h; h = held.get(next)) {
+          held.delete(next);
+          await maybeStdin(positions[next]!);
+          await emit(h);
+          next++;
+        }
       }
     }
     await maybeStdin(Infinity);
     for (const dir of dirs) {
       try {
-        for await (const r of digestTree(dir, { ...opts, pool })) {
-          if ('skipped' in r) out.skip(r.error);
-          else await emit(r);
+        for await (const batch of digestTreeBatches(dir, { ...opts, pool })) {
+          for (const r of batch) {
+            if ('skipped' in r) out.skip(r.error);
+            else {
+              const pending = emit(r);
+              if (pending) await pending; // only when the output buffer is being flushed
+            }
+          }
         }
       } catch (err) {
         out.fail(err instanceof VeritreeError ? err : fromSystemError(err, dir));
@@ -202,7 +209,8 @@ class DigestOutput {
     readonly forBuiltinSig: boolean,
   ) {}
 
-  async ok(path: string, hex: string, digest: Uint8Array, size: number): Promise<void> {
+  /** Returns a promise only when it flushed the output buffer (callers await just then). */
+  ok(path: string, hex: string, digest: Uint8Array, size: number): Promise<void> | void {
     this.progress?.add(1, size);
     if (this.json) {
       this.#files.push({ path, digest: `${this.plan.params.alg.name}:${hex}`, size });
@@ -210,8 +218,8 @@ class DigestOutput {
     }
     // Lines are gathered and written in chunks: one write per line is one syscall per file.
     this.#pending += formatLine(this.plan, path, hex, digest, this.compact, this.forBuiltinSig);
-    if (this.#pending.length >= 64 * 1024) await this.flush();
-    else this.#flushTimer ??= setTimeout(() => void this.flush(), 50);
+    if (this.#pending.length >= 64 * 1024) return this.flush();
+    this.#flushTimer ??= setTimeout(() => void this.flush(), 50);
   }
 
   #pending = '';

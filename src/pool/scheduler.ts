@@ -46,6 +46,15 @@ const RANGE_MAX = 64 << 20;
  * order. Pulling slowly applies back-pressure all the way to reading `paths`.
  */
 export async function* digestFiles(paths: Iterable<string> | AsyncIterable<string>, options: BulkDigestOptions = {}): AsyncGenerator<FileDigest> {
+  for await (const batch of digestFileBatches(paths, options)) yield* batch;
+}
+
+/**
+ * `digestFiles`, yielding the results in arrays as they complete (one per finished task or so):
+ * bulk callers save a promise round per file, which at tens of thousands of files is most of
+ * the main thread's work.
+ */
+export async function* digestFileBatches(paths: Iterable<string> | AsyncIterable<string>, options: BulkDigestOptions = {}): AsyncGenerator<FileDigest[]> {
   const params = resolveParams(options);
   const backend: BackendName = resolveBackend(options.backend, params);
   const pool = options.pool ?? sharedPool(options.threads);
@@ -159,7 +168,8 @@ export async function* digestFiles(paths: Iterable<string> | AsyncIterable<strin
       const path = batch[i]!;
       const st = r.status[i] as FileStatus;
       if (st === FileStatus.Ok) {
-        const digest = r.digests.slice(i * D, (i + 1) * D);
+        // A view, not a copy: the batch's digest buffer belongs to this result set alone.
+        const digest = r.digests.subarray(i * D, (i + 1) * D);
         ready.push({ ok: true, index, path, hashAlg: params.alg.name, digest, hex: Buffer.from(digest).toString('hex'), size: r.sizes[i]! });
       } else if (st === FileStatus.Failed) {
         ready.push({ ok: false, index, path, error: errorFromWire(r.errors[i]!) });
@@ -228,12 +238,13 @@ export async function* digestFiles(paths: Iterable<string> | AsyncIterable<strin
 
   try {
     for (;;) {
-      while (ready.length > 0) {
-        const item = ready.shift()!;
+      if (ready.length > 0) {
+        const items = ready.splice(0);
         releaseSpace();
-        yield item;
+        yield items;
+        continue;
       }
-      if (producerDone && inflight === 0 && ready.length === 0) break;
+      if (producerDone && inflight === 0) break;
       await sleep();
     }
     await producer;

@@ -2,7 +2,7 @@
  * Digests of every regular file below a directory: the streaming walker feeding the scheduler.
  */
 import { walkSync, type WalkEntry } from '../walk/walk.js';
-import { digestFiles, type BulkDigestOptions, type FileDigest } from './scheduler.js';
+import { digestFileBatches, type BulkDigestOptions, type FileDigest } from './scheduler.js';
 import { notRegularFile, VeritreeError } from '../report/errors.js';
 
 export type TreeDigest = FileDigest | { readonly ok: false; readonly skipped: true; readonly index: -1; readonly path: string; readonly error: VeritreeError };
@@ -12,7 +12,12 @@ export type TreeDigest = FileDigest | { readonly ok: false; readonly skipped: tr
  * special files are yielded as `skipped` (with the reason); unreadable directories as errors.
  */
 export async function* digestTree(dir: string, options: BulkDigestOptions = {}): AsyncGenerator<TreeDigest> {
-  const side: TreeDigest[] = [];
+  for await (const batch of digestTreeBatches(dir, options)) yield* batch;
+}
+
+/** `digestTree`, yielding results in arrays as they complete (see `digestFileBatches`). */
+export async function* digestTreeBatches(dir: string, options: BulkDigestOptions = {}): AsyncGenerator<TreeDigest[]> {
+  let side: TreeDigest[] = [];
   // Sync walker: the scheduler drains it between pool messages without a microtask per entry.
   function* files(): Generator<string> {
     for (const e of walkSync(dir, options.signal ? { signal: options.signal } : {})) {
@@ -20,11 +25,14 @@ export async function* digestTree(dir: string, options: BulkDigestOptions = {}):
       else side.push(skippedEntry(e));
     }
   }
-  for await (const r of digestFiles(files(), options)) {
-    while (side.length > 0) yield side.shift()!;
-    yield r;
+  for await (const batch of digestFileBatches(files(), options)) {
+    if (side.length > 0) {
+      const extra = side;
+      side = [];
+      yield [...extra, ...batch];
+    } else yield batch;
   }
-  while (side.length > 0) yield side.shift()!;
+  if (side.length > 0) yield side;
 }
 
 function skippedEntry(e: WalkEntry): TreeDigest {
