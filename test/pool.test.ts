@@ -162,3 +162,39 @@ describe('digestTree', () => {
     }).rejects.toThrow(/not a directory/);
   });
 });
+
+describe('a file that changes while it is hashed', () => {
+  it('is reported as file-changed, not given a digest of no version of it', async () => {
+    const { digestFile } = await import('../src/index.js');
+    const f = path.join(dir, 'growing.bin');
+    fs.writeFileSync(f, Buffer.alloc(64 << 20, 1));
+    // noble hashes ~180 MB/s here: the append lands while the 64 MiB are still being hashed.
+    const timer = setTimeout(() => fs.appendFileSync(f, 'more'), 30);
+    try {
+      await expect(digestFile(f, { backend: 'noble' })).rejects.toMatchObject({ code: 'file-changed', path: f });
+    } finally {
+      clearTimeout(timer);
+      fs.rmSync(f);
+    }
+  });
+
+  it('is reported by the pool too (range path), and the other files still get digests', async () => {
+    const f = path.join(dir, 'growing2.bin');
+    fs.writeFileSync(f, Buffer.alloc(96 << 20, 2));
+    const pool = new HashPool(2);
+    const { spawn } = await import('node:child_process');
+    // A separate process appends while the workers read the ranges.
+    const child = spawn('sh', ['-c', `sleep 0.1; printf more >> '${f}'`]);
+    const exited = new Promise((resolve) => child.on('close', resolve));
+    try {
+      const got = await collect(digestFiles([f, files[7]!], { pool, backend: 'noble', splitAbove: 1 << 20 }));
+      const r = got.get(f)!;
+      expect(!r.ok && r.error.code).toBe('file-changed');
+      expect(got.get(files[7]!)!.ok).toBe(true);
+    } finally {
+      await exited;
+      await pool.destroy();
+      fs.rmSync(f);
+    }
+  });
+});
