@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HashPool, digestFileSync, digestFiles, digestTree, type FileDigest } from '../src/index.js';
+import { InlineRunner, type TaskRunner } from '../src/pool/runner.js';
 
 let dir: string;
 const files: string[] = [];
@@ -180,20 +181,26 @@ describe('a file that changes while it is hashed', () => {
 
   it('is reported by the pool too (range path), and the other files still get digests', async () => {
     const f = path.join(dir, 'growing2.bin');
-    fs.writeFileSync(f, Buffer.alloc(96 << 20, 2));
-    const pool = new HashPool(2);
-    const { spawn } = await import('node:child_process');
-    // A separate process appends while the workers read the ranges.
-    const child = spawn('sh', ['-c', `sleep 0.1; printf more >> '${f}'`]);
-    const exited = new Promise((resolve) => child.on('close', resolve));
+    fs.writeFileSync(f, Buffer.alloc(24 << 20, 2));
+    // A runner that grows the file after it was listed (batch task) and before its ranges are
+    // read: deterministic, unlike racing a second process.
+    const inline = new InlineRunner();
+    const runner: TaskRunner = {
+      threads: 2,
+      runFiles: async (task) => {
+        const r = await inline.runFiles(task);
+        if (task.paths.includes(f)) fs.appendFileSync(f, 'more');
+        return r;
+      },
+      runRange: (task) => inline.runRange(task),
+      destroy: async () => {},
+    };
     try {
-      const got = await collect(digestFiles([f, files[7]!], { pool, backend: 'noble', splitAbove: 1 << 20 }));
+      const got = await collect(digestFiles([f, files[7]!], { pool: runner, splitAbove: 1 << 20 }));
       const r = got.get(f)!;
       expect(!r.ok && r.error.code).toBe('file-changed');
       expect(got.get(files[7]!)!.ok).toBe(true);
     } finally {
-      await exited;
-      await pool.destroy();
       fs.rmSync(f);
     }
   });

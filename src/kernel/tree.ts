@@ -1,11 +1,11 @@
 /**
- * `-r DIR` traversal for the kernel verbs: depth-first, entries sorted by name, never following
+ * `-r DIR` traversal for the kernel verbs: depth-first in directory order, never following
  * symlinks below the operand (the operand itself is followed, like `find -H`). Everything that is
  * not a directory is yielded with its kind, so callers can report symlinks and special files as
  * skipped instead of silently dropping them.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { walk } from '../walk/walk.js';
 import { kindOf, type FileKind } from './sys.js';
 
 export interface WalkEntry {
@@ -28,33 +28,21 @@ export async function* walkTree(root: string): AsyncGenerator<WalkEntry> {
     yield { path: root, kind: kindOf(st) };
     return;
   }
-  yield* walkDir(root);
+  // The shared streaming walker (src/walk): bounded memory, symlinks below the root never followed.
+  try {
+    for await (const e of walk(root, { followRoot: true })) {
+      if (e.type === 'error') yield { path: e.path, kind: 'directory', error: errnoError(e.error) };
+      else yield { path: e.path, kind: e.type };
+    }
+  } catch (err) {
+    yield { path: root, kind: 'directory', error: errnoError(err) };
+  }
 }
 
-async function* walkDir(dir: string): AsyncGenerator<WalkEntry> {
-  let entries: fs.Dirent[];
-  try {
-    entries = await fs.promises.readdir(dir, { withFileTypes: true });
-  } catch (err) {
-    yield { path: dir, kind: 'directory', error: err as NodeJS.ErrnoException };
-    return;
-  }
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const e of entries) {
-    const p = path.join(dir, e.name);
-    let kind = kindOf(e);
-    if (kind === 'unknown') {
-      // Some filesystems do not fill d_type; lstat keeps "do not follow" intact.
-      try {
-        kind = kindOf(await fs.promises.lstat(p));
-      } catch (err) {
-        yield { path: p, kind, error: err as NodeJS.ErrnoException };
-        continue;
-      }
-    }
-    if (kind === 'directory') yield* walkDir(p);
-    else yield { path: p, kind };
-  }
+/** The system error behind a walker error, as the kernel verbs report errno names. */
+function errnoError(err: unknown): NodeJS.ErrnoException {
+  const cause = (err as { cause?: unknown }).cause;
+  return (cause instanceof Error ? cause : err) as NodeJS.ErrnoException;
 }
 
 /** Why a non-regular entry is skipped, in words. */

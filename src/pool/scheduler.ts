@@ -116,6 +116,9 @@ export async function* digestFileBatches(paths: Iterable<string> | AsyncIterable
         const id = `${r.size}/${r.mtimeNs}/${r.ino}`;
         if (identity === undefined) identity = id;
         else if (id !== identity) failure ??= fileChanged(path, 'size, mtime or inode differ between ranges');
+        // Ranges were cut for the size seen when the file was listed: any other size means the
+        // ranges no longer cover the file (a digest of no version of it).
+        if (r.size !== size) failure ??= fileChanged(path, `size ${size} when listed, ${r.size} when read`);
         if (!failure) builder.addLeafDigests(r.leaves, r.count, r.bytes);
       }
     };

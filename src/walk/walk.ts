@@ -14,6 +14,8 @@ export type WalkEntry =
 
 
 export interface WalkOptions {
+  /** Follow `root` itself if it is a symlink to a directory (like `find -H`); never below it. */
+  followRoot?: boolean;
   /** Also yield directories (after entering them is decided). Default false. */
   directories?: boolean;
   signal?: AbortSignal;
@@ -29,12 +31,12 @@ export interface WalkOptions {
 export function* walkSync(root: string, opts: WalkOptions = {}): Generator<WalkEntry> {
   let st: fs.Stats;
   try {
-    st = fs.lstatSync(root);
+    st = opts.followRoot ? fs.statSync(root) : fs.lstatSync(root);
   } catch (err) {
     throw fromSystemError(err, root, 'stat');
   }
   if (!st.isDirectory()) throw new VeritreeError('not-a-directory', 'not a directory', { path: root });
-  const base = root.length > 1 ? root.replace(/\/+$/, '') : root;
+  const base = root.replace(/(.)\/+$/, '$1'); // 'dir/' → 'dir', but '/' stays '/'
   const rootDir = openDir(base);
   if ('error' in rootDir) throw rootDir.error;
   // One open handle per level of depth: memory is bounded by depth, not by directory size.
