@@ -5,6 +5,7 @@
  * most a few tasks per thread are in flight, so memory stays bounded however many paths come in.
  * Results come out in completion order, each tagged with its input index.
  */
+import fs from 'node:fs';
 import { acquireHasher, releaseHasher, resolveBackend, type BackendChoice, type BackendName } from '../backends/index.js';
 import { resolveParams, type VerityParams, type VerityParamsInput } from '../params.js';
 import { MerkleTreeBuilder } from '../merkle/tree.js';
@@ -147,6 +148,11 @@ export async function* digestFileBatches(paths: Iterable<string> | AsyncIterable
       }
       await Promise.all(tasks);
       if (!failure && builder.dataSize !== size) failure = fileChanged(path, `size ${size} when listed, ${builder.dataSize} bytes read`);
+      // Each range checked the file when it started; a write during the last reads shows here.
+      if (!failure) {
+        const st = await fs.promises.stat(path, { bigint: true }).catch(() => undefined);
+        if (!st || `${st.size}/${st.mtimeNs}/${st.ino}` !== identity) failure = fileChanged(path, 'modified while its ranges were read');
+      }
       if (failure) {
         ready.push({ ok: false, index, path, error: failure.path ? failure : new VeritreeError(failure.code, failure.message, { path }) });
       } else {
