@@ -18,8 +18,9 @@ import type { Finding } from '../src/cas/findings.js';
 import type { CasSummary } from '../src/cas/check.js';
 import { createReporter } from '../src/report/reporters.js';
 import { PassThrough } from 'node:stream';
+import { fixture } from './helpers/fixtures.js';
 
-const FIXTURE_TAR = '/work/shared/fixtures/composefs-small/objects.tar';
+const FIXTURE_TAR = fixture('objects.tar');
 const haveFixture = fs.existsSync(FIXTURE_TAR);
 
 let tmp: string;
@@ -502,5 +503,42 @@ describe('reporters', () => {
   it('ndjson: start, findings as they come (unsorted), summary', async () => {
     const lines = (await collect('ndjson', [bad('b'), bad('a')], summary())).trimEnd().split('\n').map((l) => JSON.parse(l));
     expect(lines.map((l) => [l.event, l.path])).toEqual([['start', undefined], ['finding', 'b'], ['finding', 'a'], ['summary', undefined]]);
+  });
+});
+
+describe.skipIf(!haveFixture)('verify-cas --measure and --enable (host kernel without fs-verity)', () => {
+  it('auto falls back to hashing every object: clean, exit 0, none measured by the kernel', () => {
+    const store = extractFixture('measure-auto');
+    const r = veritree(['verify-cas', '--measure=auto', '--json', store]);
+    expect(r.status).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.summary).toMatchObject({ measure: 'auto', objectsChecked: 17, objectsOk: 17, kernelMeasured: 0, enabled: 0 });
+  });
+
+  it('kernel and both cannot run where fs-verity is unavailable: exit 2 with the hint', () => {
+    const store = extractFixture('measure-kernel');
+    for (const mode of ['kernel', 'both']) {
+      const r = veritree(['verify-cas', `--measure=${mode}`, store]);
+      expect(r.status, mode).toBe(2);
+      expect(r.stderr).toMatch(/fs-verity is not available here \(EOPNOTSUPP\).*mkfs\.ext4 -O verity/);
+    }
+  });
+
+  it('--enable says once that the filesystem cannot do it, after checking every object', () => {
+    const store = extractFixture('measure-enable');
+    const r = veritree(['verify-cas', '--measure=auto', '--enable', '--json', store]);
+    expect(r.status).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.summary.objectsOk).toBe(17);
+    expect(doc.findings).toHaveLength(1);
+    expect(doc.findings[0]).toMatchObject({ code: 'verity-not-supported', errno: 'EOPNOTSUPP' });
+  });
+
+  it('usage errors: --enable without the kernel, an unknown mode', () => {
+    const store = extractFixture('measure-usage');
+    expect(veritree(['verify-cas', '--enable', store]).stderr).toMatch(/--enable needs --measure kernel, auto or both/);
+    const bad = veritree(['verify-cas', '--measure=gpu', store]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--measure: "gpu" is not one of userspace, kernel, auto, both/);
   });
 });

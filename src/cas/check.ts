@@ -10,11 +10,16 @@ import { performance } from 'node:perf_hooks';
 import type { BackendChoice } from '../backends/index.js';
 import { digestFiles } from '../pool/scheduler.js';
 import { sharedPool, type TaskRunner } from '../pool/pool.js';
-import { usageError, type VeritreeError } from '../report/errors.js';
+import { usageError, VeritreeError } from '../report/errors.js';
+import { enableVerity, measureVerity } from '../kernel/async.js';
 import { detectLayout, type AlgorithmSource, type LayoutName } from '../walk/cas-layout.js';
 import {
   digestMismatch,
+  enableFailed,
   fileChangedWhileHashed,
+  kernelUserspaceMismatch,
+  objectNotVerity,
+  verityNotSupported,
   metadataParseFailed,
   openFailed,
   quarantineFailed,
@@ -33,9 +38,22 @@ export interface CasRunInfo {
   readonly algorithmSource: AlgorithmSource;
 }
 
+/**
+ * Where an object's digest comes from: `userspace` hashes every object; `kernel` asks the kernel
+ * (FS_IOC_MEASURE_VERITY, O(1) per object) and reports objects without fs-verity; `auto` asks the
+ * kernel and hashes only objects it cannot vouch for; `both` does both and cross-checks them.
+ */
+export type MeasureMode = 'userspace' | 'kernel' | 'auto' | 'both';
+export const MEASURE_MODES: readonly MeasureMode[] = ['userspace', 'kernel', 'auto', 'both'];
+
 export interface CasSummary extends CasRunInfo {
   /** Entries where an object belongs that were judged; `ok` of them hashed to their name. */
   readonly objects: { readonly checked: number; readonly ok: number };
+  readonly measure: MeasureMode;
+  /** Objects whose digest the kernel reported (FS_IOC_MEASURE_VERITY). */
+  readonly kernelMeasured: number;
+  /** Objects `--enable` turned fs-verity on for (after their content matched their name). */
+  readonly enabled: number;
   readonly bytesHashed: number;
   /** Findings in all, and per code. */
   readonly problems: number;
@@ -58,6 +76,10 @@ export interface VerifyCasOptions {
   readonly signal?: AbortSignal;
   /** Move objects whose digest does not match their name into this directory. */
   readonly quarantineDir?: string;
+  /** Where digests come from (default `userspace`). */
+  readonly measure?: MeasureMode;
+  /** Enable fs-verity on objects that lack it, once their content has matched their name. */
+  readonly enable?: boolean;
   readonly onStart?: (info: CasRunInfo) => void | Promise<void>;
   /** Each finding, once (quarantine already attempted). Awaited: a slow sink slows the check. */
   readonly onFinding: (f: Finding) => void | Promise<void>;
@@ -75,6 +97,9 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
   const objectsDir = path.resolve(root, layout.objectsRel);
   if (opts.quarantineDir !== undefined && isInside(path.resolve(opts.quarantineDir), objectsDir))
     throw usageError(`--quarantine ${opts.quarantineDir}: must not be inside the store's objects (${objectsDir})`);
+
+  if (opts.enable && (opts.measure ?? 'userspace') === 'userspace')
+    throw usageError('--enable needs --measure kernel, auto or both: the kernel says which objects lack fs-verity');
 
   const info: CasRunInfo = { store: dir, layout: layout.name, hashAlg: layout.hashAlg, blockSize: layout.blockSize, algorithmSource: layout.algorithmSource };
   await opts.onStart?.(info);
@@ -97,6 +122,106 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
 
   if (layout.metadataProblem !== undefined) await report(metadataParseFailed('meta.json', `${layout.metadataProblem}; algorithm taken from ${layout.algorithmSource === 'object-names' ? 'object name lengths' : 'the composefs-rs default (sha512)'}`));
 
+  const mode: MeasureMode = opts.measure ?? 'userspace';
+  let kernelMeasured = 0;
+  let enabled = 0;
+  /** `both`: the kernel's digest per object path, compared with ours when the hash comes back. */
+  const kernelHex = new Map<string, string>();
+  /** Objects without fs-verity that `--enable` will enable if their content matches their name. */
+  const toEnable = new Set<string>();
+  let enableUnsupported = false;
+
+  /** The kernel's verdict on one object: measured, no verity on it, or no verity on this filesystem. */
+  const askKernel = async (p: string) =>
+    measureVerity(p).then(
+      (m) => ({ kind: 'measured' as const, hashAlg: m.hashAlg, hex: m.hex }),
+      (err: unknown) => {
+        const code = err instanceof VeritreeError ? err.code : '';
+        if (code === 'not-verity') return { kind: 'no-verity' as const };
+        if (code === 'verity-not-supported') return { kind: 'unsupported' as const, error: err as VeritreeError };
+        return { kind: 'failed' as const, error: err instanceof VeritreeError ? err : new VeritreeError('io-error', String(err), { path: p }) };
+      },
+    );
+
+  /** Judges one kernel verdict; returns true when the object must still be hashed in userspace. */
+  const onKernelVerdict = async (p: string, v: Awaited<ReturnType<typeof askKernel>>): Promise<boolean> => {
+    const rel = p.slice(rootPrefix.length);
+    if (v.kind === 'unsupported') {
+      if (mode === 'auto') {
+        // --enable will say once that this filesystem cannot do it.
+        if (opts.enable) toEnable.add(p);
+        return true;
+      }
+      // kernel / both: nothing can be measured on this filesystem, so the check cannot run.
+      throw new VeritreeError('verity-not-supported', `--measure ${mode}: ${v.error.message}`, { path: rel });
+    }
+    if (v.kind === 'failed') {
+      await report(findingForError(rel, v.error));
+      judged();
+      return false;
+    }
+    if (v.kind === 'no-verity') {
+      if (opts.enable) toEnable.add(p);
+      else if (mode !== 'auto') await report(objectNotVerity(rel));
+      if (mode === 'kernel' && !opts.enable) {
+        judged();
+        return false;
+      }
+      return true;
+    }
+    kernelMeasured++;
+    if (mode === 'both') {
+      kernelHex.set(p, v.hex);
+      return true;
+    }
+    await judgeDigest(rel, v.hashAlg, v.hex, 0);
+    return false;
+  };
+
+  /** Compares a digest with the object's name; quarantines and reports a mismatch. */
+  const judgeDigest = async (rel: string, hashAlg: string, hex: string, size: number) => {
+    bytes += size;
+    const expected = expectedHex(rel);
+    if (hex === expected && hashAlg === layout.hashAlg) {
+      ok++;
+      judged();
+      return true;
+    }
+    const f = digestMismatch(rel, hashAlg, expected, hex);
+    let notMoved: Finding | undefined;
+    if (opts.quarantineDir !== undefined) {
+      const q = await quarantineObject(root, rel, opts.quarantineDir);
+      if (q.ok) {
+        f.quarantinedTo = q.to;
+        quarantined++;
+      } else notMoved = quarantineFailed(rel, q.why, q.errno);
+    }
+    await report(f);
+    if (notMoved) await report(notMoved);
+    judged();
+    return false;
+  };
+
+  const enableObject = async (p: string) => {
+    const rel = p.slice(rootPrefix.length);
+    if (enableUnsupported) return;
+    try {
+      await enableVerity(p, { hashAlg: layout.hashAlg, blockSize: layout.blockSize });
+      enabled++;
+    } catch (err) {
+      const e = err instanceof VeritreeError ? err : new VeritreeError('io-error', String(err));
+      if (e.code === 'verity-already-enabled') return;
+      if (e.code === 'verity-not-supported') {
+        // Said once: every other object lives on the same filesystem.
+        enableUnsupported = true;
+        await report(verityNotSupported(rel, `--enable: ${e.message}`, e.errno));
+        return;
+      }
+      await report(enableFailed(rel, e.message, e.errno));
+    }
+  };
+
+  const KERNEL_BATCH = 64;
   async function* objectPaths(): AsyncGenerator<string> {
     const sink = {
       finding: async (f: Finding, objectSlot: boolean) => {
@@ -104,7 +229,23 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
         if (objectSlot) judged();
       },
     };
-    yield* scanStore(layout, sink, opts.signal);
+    if (mode === 'userspace') {
+      yield* scanStore(layout, sink, opts.signal);
+      return;
+    }
+    // Ask the kernel about objects in small concurrent batches (the kernel layer runs the
+    // ioctls off the event loop); only what it cannot vouch for goes on to be hashed.
+    let batch: string[] = [];
+    const flush = async function* () {
+      const verdicts = await Promise.all(batch.map(askKernel));
+      for (let i = 0; i < batch.length; i++) if (await onKernelVerdict(batch[i]!, verdicts[i]!)) yield batch[i]!;
+      batch = [];
+    };
+    for await (const p of scanStore(layout, sink, opts.signal)) {
+      batch.push(p);
+      if (batch.length >= KERNEL_BATCH) yield* flush();
+    }
+    if (batch.length > 0) yield* flush();
   }
 
   const results = digestFiles(objectPaths(), {
@@ -123,30 +264,21 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
       judged();
       continue;
     }
-    bytes += r.size;
-    const expected = expectedHex(rel);
-    if (r.hex === expected) {
-      ok++;
-      judged();
-      continue;
+    const kernel = kernelHex.get(r.path);
+    if (kernel !== undefined) {
+      kernelHex.delete(r.path);
+      if (kernel !== r.hex) await report(kernelUserspaceMismatch(rel, r.hashAlg, kernel, r.hex));
     }
-    const f = digestMismatch(rel, r.hashAlg, expected, r.hex);
-    let notMoved: Finding | undefined;
-    if (opts.quarantineDir !== undefined) {
-      const q = await quarantineObject(root, rel, opts.quarantineDir);
-      if (q.ok) {
-        f.quarantinedTo = q.to;
-        quarantined++;
-      } else notMoved = quarantineFailed(rel, q.why, q.errno);
-    }
-    await report(f);
-    if (notMoved) await report(notMoved);
-    judged();
+    const matched = await judgeDigest(rel, r.hashAlg, r.hex, r.size);
+    if (toEnable.delete(r.path) && matched) await enableObject(r.path);
   }
 
   return {
     ...info,
     objects: { checked, ok },
+    measure: mode,
+    kernelMeasured,
+    enabled,
     bytesHashed: bytes,
     problems,
     byCode,

@@ -23,6 +23,10 @@ export const OWN_CODES = [
   'directory-open-failed',
   'file-changed',
   'quarantine-failed',
+  'object-not-verity',
+  'kernel-userspace-mismatch',
+  'verity-not-supported',
+  'object-enable-failed',
 ] as const;
 
 export type FindingCode = (typeof CFSCTL_CODES)[number] | (typeof OWN_CODES)[number];
@@ -85,6 +89,25 @@ export function directoryOpenFailed(path: string, why: string, errno?: string): 
 
 export function metadataParseFailed(path: string, why: string): Finding {
   return { code: 'metadata-parse-failed', path, detail: why };
+}
+
+/** `--measure kernel|both`: the object has no fs-verity, so the kernel cannot vouch for it. */
+export function objectNotVerity(path: string): Finding {
+  return { code: 'object-not-verity', path, detail: 'fs-verity is not enabled on this object (FS_IOC_MEASURE_VERITY: ENODATA)' };
+}
+
+/** `--measure both`: the kernel's digest and veritree's own computation disagree. */
+export function kernelUserspaceMismatch(path: string, hashAlg: string, kernel: string, userspace: string): Finding {
+  return { code: 'kernel-userspace-mismatch', path, hashAlg, expected: kernel, actual: userspace, detail: `the kernel measures ${hashAlg}:${kernel}, veritree computes ${hashAlg}:${userspace}` };
+}
+
+/** `--enable` (or `--measure kernel|both`) on a filesystem without fs-verity: said once per run. */
+export function verityNotSupported(path: string, why: string, errno?: string): Finding {
+  return { code: 'verity-not-supported', path, detail: why, ...(errno ? { errno } : {}) };
+}
+
+export function enableFailed(path: string, why: string, errno?: string): Finding {
+  return { code: 'object-enable-failed', path, detail: why, ...(errno ? { errno } : {}) };
 }
 
 export function quarantineFailed(path: string, why: string, errno?: string): Finding {

@@ -10,7 +10,7 @@ import { parseIntOption, parseVerbArgs } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, type CliIO } from './io.js';
 import { parseBackendChoice, type BackendChoice } from '../backends/index.js';
 import { closeSharedPool, defaultThreads } from '../pool/pool.js';
-import { verifyCas } from '../cas/check.js';
+import { MEASURE_MODES, verifyCas, type MeasureMode } from '../cas/check.js';
 import { createReporter, type ReportFormat } from '../report/reporters.js';
 import { ProgressLine } from '../report/progress.js';
 import { usageError, VeritreeError, fromSystemError } from '../report/errors.js';
@@ -29,6 +29,12 @@ Options:
   --json              one JSON document: { ok, interrupted, summary, findings }
   --ndjson            one JSON object per line as found: start, finding…, summary
   --quarantine=DIR    move objects whose digest does not match their name into DIR
+  --measure=MODE      where digests come from: userspace (default: hash every object),
+                      kernel (FS_IOC_MEASURE_VERITY, O(1) per object; objects without
+                      fs-verity are problems), auto (kernel where it can, else hash),
+                      both (kernel and hash, cross-checked)
+  --enable            enable fs-verity on objects that lack it, after their content has
+                      matched their name (needs --measure kernel, auto or both)
                       (same path as in the store; same filesystem only, never copied)
   --threads=N         worker threads (default: cores)
   --backend=NAME      auto (default), wasm-simd, wasm-scalar, node-crypto, noble
@@ -44,6 +50,8 @@ const OPTIONS = {
   json: { type: 'boolean' },
   ndjson: { type: 'boolean' },
   quarantine: { type: 'string' },
+  measure: { type: 'string' },
+  enable: { type: 'boolean' },
   threads: { type: 'string' },
   backend: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
@@ -55,6 +63,8 @@ interface Settings {
   format: ReportFormat;
   layout?: LayoutName;
   quarantineDir?: string;
+  measure: MeasureMode;
+  enable: boolean;
   threads: number;
   backend?: BackendChoice;
   quiet: boolean;
@@ -68,6 +78,9 @@ function settingsFrom(args: string[]): Settings | 'help' {
   if (v.layout !== undefined && !(LAYOUT_NAMES as readonly string[]).includes(v.layout))
     throw usageError(`--layout: ${JSON.stringify(v.layout)} is not one of ${LAYOUT_NAMES.join(', ')}`);
   if (v.quarantine === '') throw usageError('--quarantine needs a directory');
+  const measure = (v.measure ?? 'userspace') as MeasureMode;
+  if (!MEASURE_MODES.includes(measure)) throw usageError(`--measure: ${JSON.stringify(v.measure)} is not one of ${MEASURE_MODES.join(', ')}`);
+  if (v.enable && measure === 'userspace') throw usageError('--enable needs --measure kernel, auto or both: the kernel says which objects lack fs-verity');
   const threads = parseIntOption('threads', v.threads) ?? defaultThreads();
   if (threads < 1) throw usageError('--threads must be at least 1');
   return {
@@ -76,6 +89,8 @@ function settingsFrom(args: string[]): Settings | 'help' {
     ...(v.layout !== undefined ? { layout: v.layout as LayoutName } : {}),
     // Absolute, so each finding records unambiguously where its object went.
     ...(v.quarantine !== undefined ? { quarantineDir: path.resolve(v.quarantine) } : {}),
+    measure,
+    enable: v.enable === true,
     threads,
     ...(v.backend !== undefined ? { backend: parseBackendChoice(v.backend) } : {}),
     quiet: v.quiet === true,
@@ -133,6 +148,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       ...(s.layout ? { layout: s.layout } : {}),
       ...(s.backend ? { backend: s.backend } : {}),
       ...(s.quarantineDir ? { quarantineDir: s.quarantineDir } : {}),
+      measure: s.measure,
+      enable: s.enable,
       onStart: (info) => reporter.start(info),
       onFinding: (f) => reporter.finding(f),
       onProgress: (objects, bytes) => progress.update(objects, bytes),

@@ -49,6 +49,10 @@ export class HashPool implements TaskRunner {
       idleTimeout: 30_000,
       // Hashing is CPU-bound: one task at a time per worker.
       concurrentTasksPerWorker: 1,
+      // piscina loads the (ESM) worker with require() first; on Node 20's require(esm), a worker
+      // terminated while that load runs (a pool destroyed right after creation) aborts the whole
+      // process (module_wrap.cc assertion). Without require(esm) it goes straight to import().
+      ...(process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module') ? { execArgv: [...process.execArgv, '--no-experimental-require-module'] } : {}),
     });
   }
 

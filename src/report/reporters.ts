@@ -61,6 +61,9 @@ export function summaryToJSON(s: CasSummary): Record<string, unknown> {
     objectsOk: s.objects.ok,
     objectsCorrupted: s.objects.checked - s.objects.ok,
     bytesHashed: s.bytesHashed,
+    measure: s.measure,
+    kernelMeasured: s.kernelMeasured,
+    enabled: s.enabled,
     problems: s.problems,
     byCode: s.byCode,
     quarantined: s.quarantined,
@@ -121,7 +124,10 @@ class TextReporter implements FindingReporter {
   }
 
   async finish(s: CasSummary): Promise<void> {
-    if (!this.quiet) await put(this.out, `objects: ${s.objects.ok}/${s.objects.checked} ok\n`);
+    if (!this.quiet) {
+      const how = s.measure === undefined || s.measure === 'userspace' ? '' : ` (${s.kernelMeasured} measured by the kernel${s.enabled > 0 ? `, fs-verity enabled on ${s.enabled}` : ''})`;
+      await put(this.out, `objects: ${s.objects.ok}/${s.objects.checked} ok${how}\n`);
+    }
     for (const line of this.#held.drainSorted()) await put(this.out, line);
     if (s.interrupted) await put(this.out, 'interrupted: partial report, the check did not finish\n');
   }
