@@ -36,6 +36,7 @@ const EXPECTED = [
   'verity-file-is-read-only',
   'xattr-round-trip-ext4',
   `bulk-enable-r-${BULK}`,
+  'verify-cas-measure-modes',
   'cli-process-exit-codes',
 ];
 

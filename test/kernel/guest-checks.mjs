@@ -426,6 +426,54 @@ await check(`bulk-enable-r-${BULK}`, async () => {
   return { enableSeconds: laps.enable / 1000, laps, summary: r.out.trim() };
 });
 
+// ---- verify-cas with the kernel's digests: --measure kernel|auto|both and --enable ----
+await check('verify-cas-measure-modes', async () => {
+  assert(merkle, 'needs the userspace engine (build/dist/merkle/file.js)');
+  const store = path.join(S, 'cas-store');
+  const objects = {};
+  const put = async (label, size, seed, { verity, wrongName = false }) => {
+    const tmp = makeFile(S, `cas-src-${label}`, size, seed);
+    const hex = (await merkle.digestFile(tmp)).hex;
+    const name = wrongName ? (hex.slice(0, 63) + (hex[63] === '0' ? '1' : '0')) : hex;
+    const dir = path.join(store, name.slice(0, 2));
+    fs.mkdirSync(dir, { recursive: true });
+    const obj = path.join(dir, name.slice(2));
+    fs.renameSync(tmp, obj);
+    if (verity) kernel.enableVeritySync(obj);
+    objects[label] = `${name.slice(0, 2)}/${name.slice(2)}`;
+  };
+  await put('v1', 5000, 71, { verity: true });
+  await put('v2', 70000, 72, { verity: true });
+  await put('plain', 9000, 73, { verity: false });
+  await put('misnamed', 12000, 74, { verity: true, wrongName: true });
+  const run = async (...a) => {
+    const r = await cli('verify-cas', '--json', ...a, store);
+    const doc = JSON.parse(r.out);
+    const codes = doc.findings.map((f) => `${f.code} ${f.path}`).sort();
+    return { code: r.code, s: doc.summary, codes };
+  };
+  const k = await run('--measure=kernel');
+  eq(k.code, 1, 'kernel: exit');
+  eq(k.s.kernelMeasured, 3, 'kernel: measured by the kernel');
+  eq(k.s.bytesHashed, 0, 'kernel: nothing hashed in userspace');
+  eq(JSON.stringify(k.codes), JSON.stringify([`object-digest-mismatch ${objects.misnamed}`, `object-not-verity ${objects.plain}`].sort()), 'kernel: findings');
+  const a = await run('--measure=auto');
+  eq(a.s.kernelMeasured, 3, 'auto: measured by the kernel');
+  eq(a.s.bytesHashed, 9000, 'auto: only the object without verity hashed');
+  eq(JSON.stringify(a.codes), JSON.stringify([`object-digest-mismatch ${objects.misnamed}`]), 'auto: findings');
+  const b = await run('--measure=both');
+  eq(b.s.kernelMeasured, 3, 'both: measured by the kernel');
+  eq(b.s.objectsChecked, 4, 'both: objects');
+  eq(JSON.stringify(b.codes), JSON.stringify([`object-digest-mismatch ${objects.misnamed}`, `object-not-verity ${objects.plain}`].sort()), 'both: findings (kernel and userspace agree)');
+  const e = await run('--measure=auto', '--enable');
+  eq(e.s.enabled, 1, '--enable: objects enabled');
+  eq(JSON.stringify(e.codes), JSON.stringify([`object-digest-mismatch ${objects.misnamed}`]), '--enable: findings');
+  const after = await run('--measure=kernel');
+  eq(after.s.kernelMeasured, 4, 'after --enable: every object measured by the kernel');
+  eq(JSON.stringify(after.codes), JSON.stringify([`object-digest-mismatch ${objects.misnamed}`]), 'after --enable: findings');
+  return { kernel: k.s, auto: a.s };
+});
+
 // ---- the real executable: exit codes and the one-line error format ----
 await check('cli-process-exit-codes', async () => {
   const bin = path.join(DIST, 'cli/main.js');
