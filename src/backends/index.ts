@@ -46,7 +46,7 @@ export interface Calibration {
 const calibrations = new Map<string, Calibration>();
 
 /**
- * Times each available backend on 4 KiB blocks for a few milliseconds and returns the fastest.
+ * Times each available backend on 4 KiB blocks for about 10 ms and returns the fastest.
  */
 export function calibrate(alg: HashAlgInfo, salted = false): Calibration {
   const key = `${alg.name}/${salted ? 'salt' : 'nosalt'}`;
@@ -59,33 +59,36 @@ export function calibrate(alg: HashAlgInfo, salted = false): Calibration {
   const blockSize = 4096;
   const count = 8;
   const paddedSalt = salted ? new Uint8Array(alg.hashBlockSize).fill(0x5a) : new Uint8Array(0);
-  const mbps: Partial<Record<BackendName, number>> = {};
-  let chosen: BackendName = candidates[0]!;
-  let best = -1;
-  for (const backend of candidates) {
+  const runs = candidates.map((backend) => {
     const hasher = FACTORIES[backend].create(alg, paddedSalt);
     const input = hasher.inputBuffer(blockSize * count);
     for (let i = 0; i < input.length; i++) input[i] = (i * 31) & 0xff;
-    const out = new Uint8Array(count * alg.digestSize);
-    // Best of many short rounds for a fixed time. The first rounds include JIT warm-up and, for
-    // WASM, V8's baseline code: the optimised code (twice as fast) is compiled in the background
-    // and used from the next call on, which lands 5–7 ms after the first call here — so WASM gets 10 ms.
-    let bestNs = Infinity;
-    const budgetNs = backend.startsWith('wasm') ? 10_000_000n : 1_500_000n;
-    const until = process.hrtime.bigint() + budgetNs;
-    for (let round = 0; round < 2000 && (round < 4 || process.hrtime.bigint() < until); round++) {
+    return { backend, hasher, input, out: new Uint8Array(count * alg.digestSize), bestNs: Infinity };
+  });
+  // Best of many short rounds, the candidates taking turns: whatever else loads the CPU meanwhile
+  // (pool workers booting) weighs on all of them alike. 10 ms in all: the first rounds include JIT
+  // warm-up and, for WASM, V8's baseline code; its optimised code (twice as fast) is compiled in
+  // the background and lands 5–7 ms after the first call here.
+  const until = process.hrtime.bigint() + 10_000_000n;
+  for (let round = 0; round < 2000 && (round < 4 || process.hrtime.bigint() < until); round++) {
+    for (const r of runs) {
       const t0 = process.hrtime.bigint();
-      hasher.hashBlocks(input, blockSize, count, out, 0);
+      r.hasher.hashBlocks(r.input, blockSize, count, r.out, 0);
       const ns = Number(process.hrtime.bigint() - t0);
-      if (ns < bestNs) bestNs = ns;
+      if (ns < r.bestNs) r.bestNs = ns;
     }
-    const rate = (blockSize * count * 1e3) / Math.max(bestNs, 1);
-    mbps[backend] = Math.round(rate);
+  }
+  const mbps: Partial<Record<BackendName, number>> = {};
+  let chosen: BackendName = candidates[0]!;
+  let best = -1;
+  for (const r of runs) {
+    const rate = (blockSize * count * 1e3) / Math.max(r.bestNs, 1);
+    mbps[r.backend] = Math.round(rate);
     if (rate > best) {
       best = rate;
-      chosen = backend;
+      chosen = r.backend;
     }
-    releaseHasher(hasher);
+    releaseHasher(r.hasher);
   }
   const result: Calibration = { alg: alg.name, chosen, mbps };
   calibrations.set(key, result);
