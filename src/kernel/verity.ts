@@ -176,7 +176,9 @@ export function* readMetadataOnFd(fd: number, path: string, type: MetadataType, 
     parts.push(chunk.slice(0, r.rc));
     got += r.rc;
   }
-  return concat(parts, got);
+  if (parts.length === 1) return parts[0]!;
+  const all = Buffer.concat(parts, got);
+  return new Uint8Array(all.buffer, all.byteOffset, all.length);
 }
 
 export function* readMetadataProgram(path: string, type: MetadataType, range: ReadRange = {}): SysProgram<Uint8Array> {
@@ -231,16 +233,6 @@ function kindFromMode(mode: number): FileKind {
   }
 }
 
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
 
 // ---- synchronous API (worker threads, short CLI paths) ----
 

@@ -14,6 +14,7 @@
 import fs from 'node:fs';
 import { dataLayerUnusable, fromSystemError, type VeritreeError } from '../report/errors.js';
 import { isDot, isDotDot } from './redirect.js';
+import { kindOf, type FileKind } from '../walk/kind.js';
 
 export type LayerMiss =
   | { readonly kind: 'missing'; readonly layer: string; readonly reason: string }
@@ -33,14 +34,19 @@ export interface DataLayer {
 
 const SLASH = Buffer.from('/');
 
+const KIND_NAMES: Readonly<Record<FileKind, string>> = {
+  file: 'a regular file',
+  directory: 'a directory',
+  symlink: 'a symlink',
+  fifo: 'a FIFO',
+  socket: 'a socket',
+  'char-device': 'a character device',
+  'block-device': 'a block device',
+  unknown: 'not a regular file',
+};
+
 function typeName(st: fs.Stats): string {
-  if (st.isDirectory()) return 'a directory';
-  if (st.isSymbolicLink()) return 'a symlink';
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isSocket()) return 'a socket';
-  if (st.isCharacterDevice()) return 'a character device';
-  if (st.isBlockDevice()) return 'a block device';
-  return 'not a regular file';
+  return KIND_NAMES[kindOf(st)];
 }
 
 /** Synchronous on purpose: one lstat of a cached dentry costs a microsecond, a promise hop ten. */
