@@ -9,7 +9,7 @@
  * object on a verity-capable filesystem without verity enabled is reported `object-not-verity`
  * (overlayfs: "lower file has no fs-verity digest", EIO). Where the kernel has no fs-verity at all
  * (this build host, tmpfs…), or with `measure: false`, the digest is computed from the content on
- * the worker pool (`digestFiles`, batched) with the metacopy's algorithm and 4096-byte blocks —
+ * the worker pool (`digestFileBatches`) with the metacopy's algorithm and 4096-byte blocks —
  * what composefs enables objects with.
  *
  * Streaming: objects go to the pool while the lower layer is still being read. `auto` picks the
@@ -19,13 +19,13 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { measureVeritySync } from '../kernel/index.js';
 import { sharedPool } from '../pool/pool.js';
-import { digestFiles, type BulkDigestOptions } from '../pool/scheduler.js';
+import { digestFileBatches, type BulkDigestOptions } from '../pool/scheduler.js';
 import { VeritreeError } from '../report/errors.js';
 import { analyzeEntry, type DataRequest, type VerityMode } from './analyze.js';
 import { COMPOSEFS_VERITY_BLOCK_SIZE, XATTR_PREFIXES, type XattrPrefixName } from './constants.js';
 import { compareFindings, finding, formatDigest, type Finding } from './finding.js';
 import { prefixOf, type LowerEntry } from './lower.js';
-import { resolveInLayers, type DataLayer, type LayerMiss, type Resolution } from './resolve.js';
+import { resolveInLayers, type DataLayer, type LayerMiss, type ResolvedDirs, type Resolution } from './resolve.js';
 
 export interface CheckOptions extends Pick<BulkDigestOptions, 'threads' | 'pool' | 'backend' | 'signal'> {
   readonly dataLayers: readonly DataLayer[];
@@ -122,6 +122,7 @@ export async function checkLowerLayer(entries: Iterable<LowerEntry> | AsyncItera
   const findings: Finding[] = [];
   const wanted: { request: DataRequest; object: ObjectState }[] = [];
   const resolutions = new Map<string, Resolution>();
+  const resolvedDirs: ResolvedDirs = new Set();
   const objects = new Map<string, ObjectState>();
   const channels = new Map<string, { channel: Channel<ObjectState>; done: Promise<void> }>();
   const noVerityDevs = new Set<number>();
@@ -137,10 +138,12 @@ export async function checkLowerLayer(entries: Iterable<LowerEntry> | AsyncItera
         const paths = (async function* () {
           for await (const o of channel) yield o.path;
         })();
-        for await (const d of digestFiles(paths, digestOptions(hashAlg))) {
-          const o = channel.items[d.index]!;
-          if (d.ok) o.computed.set(hashAlg, d.digest);
-          else o.error ??= d.error;
+        for await (const batch of digestFileBatches(paths, digestOptions(hashAlg))) {
+          for (const d of batch) {
+            const o = channel.items[d.index]!;
+            if (d.ok) o.computed.set(hashAlg, d.digest);
+            else o.error ??= d.error;
+          }
         }
       })();
       c = { channel, done };
@@ -173,7 +176,7 @@ export async function checkLowerLayer(entries: Iterable<LowerEntry> | AsyncItera
     if (r === undefined) return;
     let res = resolutions.get(r.redirect);
     if (res === undefined) {
-      res = resolveInLayers(options.dataLayers, r.components);
+      res = resolveInLayers(options.dataLayers, r.components, resolvedDirs);
       resolutions.set(r.redirect, res);
     }
     if (!res.ok) {

@@ -69,3 +69,10 @@ export interface RangeResult {
 }
 
 export type PoolTask = FileBatchTask | RangeTask;
+
+/**
+ * A task as posted to a worker: with a flag (shared memory, one Int32) the worker sets when it
+ * starts running it. A worker holds a few tasks at once, so when it dies the pool can tell the task
+ * that was running from those merely queued behind it.
+ */
+export type PostedTask = PoolTask & { readonly started?: Int32Array };

@@ -2,10 +2,11 @@
  * Piscina worker entry. Each worker thread compiles the WASM modules once (on first use, cached by
  * the backend module) and keeps its hashers and buffers across tasks; bulk results are moved.
  */
-import { move, transferableSymbol, valueSymbol } from 'piscina';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import { hashFileBatch, hashRange } from './batch.js';
-import type { PoolTask } from './tasks.js';
+import type { PoolTask, PostedTask } from './tasks.js';
 
 /**
  * Test hook: lets the test suite kill a worker mid-task. If VERITREE_TEST_KILL_WORKER names a file
@@ -26,12 +27,36 @@ function maybeDie(task: PoolTask): void {
   if (on && (task.kind === 'files' ? task.paths.some((p) => p.includes(on)) : task.path.includes(on))) process.exit(70);
 }
 
+// piscina's public symbols are registered globally (Symbol.for), so these equal its exports.
+const transferableSymbol = Symbol.for('Piscina.transferable');
+const valueSymbol = Symbol.for('Piscina.valueOf');
+
+/**
+ * piscina's `move()` only sets a marker from its dist/common.js, which piscina's worker runtime
+ * has already loaded in this thread. Importing `move` from the package would load piscina's whole
+ * main module into every worker (~10 ms of each worker's start-up), so take the marker from there.
+ * Should that file ever move, results are still delivered, copied instead of transferred.
+ */
+const markMovable: ((value: object) => void) | undefined = (() => {
+  try {
+    const require = createRequire(import.meta.url);
+    const common = require(path.join(path.dirname(require.resolve('piscina')), 'common.js')) as { markMovable?: (value: object) => void };
+    return typeof common.markMovable === 'function' ? common.markMovable : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
 /** Wraps a result so piscina transfers (not copies) the ArrayBuffers under it. */
 function moved<T extends object>(value: T, buffers: ArrayBufferLike[]): unknown {
-  return move({ [transferableSymbol]: buffers, [valueSymbol]: value } as never);
+  if (!markMovable) return value;
+  const wrapped = { [transferableSymbol]: buffers, [valueSymbol]: value };
+  markMovable(wrapped);
+  return wrapped;
 }
 
-export default function run(task: PoolTask): unknown {
+export default function run(task: PostedTask): unknown {
+  if (task.started) Atomics.store(task.started, 0, 1);
   if (process.env.VERITREE_TEST_KILL_WORKER || process.env.VERITREE_TEST_KILL_ON) maybeDie(task);
   if (task.kind === 'files') {
     const r = hashFileBatch(task);
