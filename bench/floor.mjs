@@ -63,8 +63,10 @@ async function child() {
   let jobs;
   if (mode === 'tree') {
     // Largest first onto the least-loaded thread: an even split by bytes.
-    const files = fs.readFileSync(target, 'utf8').split('\0').filter(Boolean).map((f) => ({ f, size: fs.statSync(f).size }));
-    files.sort((a, b) => b.size - a.size);
+    // The list holds path NUL size NUL …, sorted by size (descending) by the parent: no stat here.
+    const parts = fs.readFileSync(target, 'utf8').split('\0');
+    const files = [];
+    for (let i = 0; i + 1 < parts.length; i += 2) files.push({ f: parts[i], size: Number(parts[i + 1]) });
     const load = new Array(threads).fill(0);
     jobs = load.map(() => ({ files: [] }));
     for (const { f, size } of files) {
@@ -111,7 +113,8 @@ async function main() {
   const list = fs.mkdtempSync(`${os.tmpdir()}/veritree-floor-`);
   process.once('exit', () => fs.rmSync(list, { recursive: true, force: true }));
   const listFile = `${list}/files`;
-  fs.writeFileSync(listFile, files.join('\0'));
+  const sized = files.map((f) => ({ f, size: fs.statSync(f).size })).sort((a, b) => b.size - a.size);
+  fs.writeFileSync(listFile, sized.map(({ f, size }) => `${f}\0${size}\0`).join(''));
   const node = process.execPath;
   const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
   const rows = [

@@ -50,10 +50,11 @@ export class HashPool implements TaskRunner {
       maxThreads: threads,
       // The scheduler bounds how many tasks are in flight; piscina's queue needs no limit of its own.
       idleTimeout: 30_000,
-      // Tasks are synchronous, so a worker still runs one at a time; the others wait in its port.
-      // Handing each worker its next tasks ahead means it never idles for a main-thread round trip
-      // (with 1, workers spent ~1.4 ms per task waiting: ~20% of a 20,000-file tree run).
-      concurrentTasksPerWorker: 3,
+      // Tasks are synchronous, so a worker still runs one at a time; the next waits in its port.
+      // Handing each worker its next task ahead means it never idles for a main-thread round trip
+      // (with 1, workers spent ~1.4 ms per task waiting: ~20% of a 20,000-file tree run). More
+      // than one ahead only lengthens the tail: queued tasks cannot move to a worker gone idle.
+      concurrentTasksPerWorker: 2,
       // piscina loads the (ESM) worker with require() first; on Node 20's require(esm), a worker
       // terminated while that load runs (a pool destroyed right after creation) aborts the whole
       // process (module_wrap.cc assertion). Without require(esm) it goes straight to import().
