@@ -5,9 +5,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { veritree } from './helpers/cli.js';
+import { CLI, veritree } from './helpers/cli.js';
 import { which } from './helpers/fixtures.js';
 
 let dir: string;
@@ -191,6 +191,17 @@ describe('veritree digest -r', () => {
     );
     const j = JSON.parse(veritree(['digest', '-r', tree, '--json']).stdout);
     expect(j.skipped).toEqual([expect.objectContaining({ code: 'not-a-regular-file', path: path.join(tree, 'link') })]);
+  });
+
+  it('runs its pool when node itself was given V8 / per-process flags (workers reject those)', () => {
+    const tree = path.join(dir, 'tree-node-flags');
+    fs.mkdirSync(tree, { recursive: true });
+    for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(tree, `f${i}`), 'hello\n');
+    const r = spawnSync(process.execPath, ['--max-old-space-size=512', '--stack-trace-limit=20', CLI, 'digest', '-r', tree, '--threads', '2'], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split('\n')).toHaveLength(5);
+    expect(r.stdout).toContain(`sha256:${HELLO} ${path.join(tree, 'f0')}`);
   });
 
   it('a missing tree root: exit 1 naming it', () => {

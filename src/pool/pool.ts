@@ -44,7 +44,7 @@ export class HashPool implements TaskRunner {
     if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new RangeError(`threads must be 1..1024, got ${threads}`);
     this.threads = threads;
     const PiscinaClass = loadPiscina();
-    this.#piscina = new PiscinaClass({
+    const create = (execArgv: string[] | undefined) => new PiscinaClass({
       filename: workerFilename(),
       minThreads: threads,
       maxThreads: threads,
@@ -55,11 +55,21 @@ export class HashPool implements TaskRunner {
       // (with 1, workers spent ~1.4 ms per task waiting: ~20% of a 20,000-file tree run). More
       // than one ahead only lengthens the tail: queued tasks cannot move to a worker gone idle.
       concurrentTasksPerWorker: 2,
-      // piscina loads the (ESM) worker with require() first; on Node 20's require(esm), a worker
-      // terminated while that load runs (a pool destroyed right after creation) aborts the whole
-      // process (module_wrap.cc assertion). Without require(esm) it goes straight to import().
-      ...(process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module') ? { execArgv: [...process.execArgv, '--no-experimental-require-module'] } : {}),
+      ...(execArgv ? { execArgv } : {}),
     });
+    // piscina loads the (ESM) worker with require() first; on Node 20's require(esm), a worker
+    // terminated while that load runs (a pool destroyed right after creation) aborts the whole
+    // process (module_wrap.cc assertion). Without require(esm) it goes straight to import().
+    const noRequireEsm = process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module') ? ['--no-experimental-require-module'] : undefined;
+    try {
+      this.#piscina = create(noRequireEsm && [...process.execArgv, ...noRequireEsm]);
+    } catch (err) {
+      // An explicit execArgv must hold only per-thread options: a parent run as
+      // `node --max-old-space-size=… veritree …` passes V8 and per-process flags the Worker
+      // constructor rejects. Workers then start with just the one flag (they cannot take the rest).
+      if ((err as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV' || !noRequireEsm) throw err;
+      this.#piscina = create(noRequireEsm);
+    }
   }
 
   runFiles(task: FileBatchTask): Promise<FileBatchResult> {
