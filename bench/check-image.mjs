@@ -23,6 +23,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { floorArgv } from './floor.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.join(ROOT, 'build/dist');
@@ -138,7 +139,11 @@ try {
     runs.push({ verb: 'check-overlay', args: [lower, '--data', objects], what: 'the lower dir (xattrs read with lgetxattr)' });
   }
 
-  const objectCount = run('find', [objects, '-type', 'f']).stdout.trim().split('\n').length;
+  const objectFiles = run('find', [objects, '-type', 'f']).stdout.trim().split('\n');
+  const objectCount = objectFiles.length;
+  // The floor: the least work any Node.js program does over these objects (bench/floor.mjs).
+  const floor = floorArgv(objectFiles, THREADS ?? os.availableParallelism(), work);
+  const floorRun = () => timed(floor[0], floor.slice(1));
   const theirs = () => timed('sh', ['-c', 'find "$1" -type f -print0 | xargs -0 fsverity digest > /dev/null', 'sh', objects]);
   const oursFor = (r) => () => timed(process.execPath, [CLI, r.verb, ...r.args, ...(THREADS ? ['--threads', THREADS] : [])]);
 
@@ -148,11 +153,14 @@ try {
     if (!/ 0 problems/.test(first.r.stdout)) throw new Error(`${r.verb} did not come out clean: ${first.r.stdout}`);
   }
   theirs();
+  floorRun();
   const times = runs.map(() => []);
   const base = [];
+  const floorTimes = [];
   for (let i = 0; i < ROUNDS; i++) {
     runs.forEach((r, j) => times[j].push(oursFor(r)().seconds));
     base.push(theirs().seconds);
+    floorTimes.push(floorRun().seconds);
   }
   const tb = median(base);
   const mib = total / 2 ** 20;
@@ -163,6 +171,8 @@ try {
     console.log(row(`veritree ${r.verb}`, times[j]) + `  on ${r.what}`);
     console.log(`  ratio (fsverity / veritree ${r.verb}): ${(tb / median(times[j])).toFixed(2)}x  (target ≥ 1.8x)`);
   });
+  console.log(row('floor (bench/floor.mjs)', floorTimes) + '  leaf hashing only: the least work any Node.js program does');
+  console.log(`  ratio (fsverity / floor): ${(tb / median(floorTimes)).toFixed(2)}x  — no Node.js program beats this here`);
 } finally {
   if (!KEEP) fs.rmSync(work, { recursive: true, force: true });
 }

@@ -22,6 +22,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { digestBytes } from '../build/dist/index.js';
+import { floorArgv } from './floor.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'build/dist/cli/main.js');
@@ -138,6 +139,12 @@ function compare() {
     'find | xargs fsverity digest': () => timed('sh', ['-c', `find '${store}' -type f -print0 | xargs -0 fsverity digest > /dev/null`]),
     [`find | xargs -P${cores} -n256 fsverity digest`]: () => timed('sh', ['-c', `find '${store}' -type f -print0 | xargs -0 -P${cores} -n256 fsverity digest > /dev/null`]),
   };
+  // The floor: the least work any Node.js program does over these objects (bench/floor.mjs).
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'veritree-bench-floor-'));
+  process.once('exit', () => fs.rmSync(scratch, { recursive: true, force: true }));
+  const objectFiles = spawnSync('find', [store, '-type', 'f', '-print0'], { encoding: 'utf8', maxBuffer: 1 << 30 }).stdout.split('\0').filter(Boolean);
+  const floor = floorArgv(objectFiles, threads, scratch);
+  contenders[`floor: leaf hashing only, ${threads} threads (bench/floor.mjs)`] = () => timed(floor[0], floor.slice(1));
   const results = {};
   for (const [name, run] of Object.entries(contenders)) run(); // warm the page cache, start-up paths
   for (let r = 0; r < rounds; r++) for (const [name, run] of Object.entries(contenders)) (results[name] ??= []).push(run());
@@ -150,6 +157,8 @@ function compare() {
     console.log(`  ${name.padEnd(46)} ${s.toFixed(2).padStart(7)} s  ${(info.bytes / s / 1e6).toFixed(0).padStart(5)} MB/s  ${(info.objects / s).toFixed(0).padStart(7)} objects/s`);
   }
   for (const name of others) console.log(`ratio ${name} / veritree: ${(median(results[name]) / vtS).toFixed(2)}× (> 1: veritree faster)`);
+  const floorName = others.at(-1);
+  console.log(`the floor's own ratio, xargs fsverity / floor: ${(median(results[others[0]]) / median(results[floorName])).toFixed(2)}× — no Node.js program beats this here`);
 }
 
 function walkOnly() {

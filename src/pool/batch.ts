@@ -9,7 +9,7 @@ import { acquireHasher, releaseHasher } from '../backends/index.js';
 import type { BackendName } from '../backends/types.js';
 import { fromSystemError, notRegularFile, fileChanged, VeritreeError } from '../report/errors.js';
 import { resolveParams, type VerityParams } from '../params.js';
-import { buildDescriptor } from '../merkle/descriptor.js';
+import { buildDescriptor, DESC } from '../merkle/descriptor.js';
 import { rootFromLeafDigests } from '../merkle/tree.js';
 import { digestFileSync, OPEN_FLAGS } from '../merkle/file.js';
 import { kindOf } from '../walk/kind.js';
@@ -59,13 +59,21 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
     const leafOut = new Uint8Array(stageBlocks * D);
     const scratch = new Uint8Array(Math.ceil(Math.ceil(SMALL_FILE_MAX / B) * D / B) * B + B);
 
+    // One descriptor per batch: only its data size and root hash differ between files.
+    const descriptor = buildDescriptor(params, 0, new Uint8Array(D));
+    const descriptorView = new DataView(descriptor.buffer, descriptor.byteOffset, descriptor.byteLength);
+
     const flush = () => {
       if (staged.length === 0) return;
       hasher.hashBlocks(stage, B, stagedBlocks, leafOut, 0);
       for (const s of staged) {
         const leaves = leafOut.subarray(s.firstBlock * D, (s.firstBlock + s.blocks) * D);
-        const root = rootFromLeafDigests(params, hasher, leaves, s.blocks, scratch);
-        digests.set(hasher.hash(buildDescriptor(params, s.size, root)), s.slot * D);
+        // A file of one block is its own root: its leaf digest (no upper level to hash).
+        const root = s.blocks === 1 ? leaves : rootFromLeafDigests(params, hasher, leaves, s.blocks, scratch);
+        descriptorView.setUint32(DESC.dataSize, s.size % 2 ** 32, true);
+        descriptorView.setUint32(DESC.dataSize + 4, Math.floor(s.size / 2 ** 32), true);
+        descriptor.set(root, DESC.rootHash);
+        digests.set(hasher.hash(descriptor), s.slot * D);
       }
       staged = [];
       stagedBlocks = 0;
