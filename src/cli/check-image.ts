@@ -4,8 +4,8 @@
  * a `lowerdir=IMAGE::DIR1::DIR2` mount, reading the image in userspace (no mount, no root).
  * FORMATS.md §3.3–§3.6 (overlay verity), §4.6 (what composefs stores), src/overlay/.
  */
-import { openImage } from '../erofs/index.js';
-import { imageEntries } from '../overlay/lower.js';
+import { openErofs } from '../erofs/index.js';
+import { erofsEntries } from '../overlay/lower.js';
 import { COMMON_HELP, runCheck } from '../overlay/cli-check.js';
 import type { CliIO } from './io.js';
 
@@ -26,6 +26,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     help: HELP,
     layerOption: 'objects',
     sourceName: 'image',
-    entries: async (image) => imageEntries(await openImage(image)),
+    // The raw EROFS view (what overlayfs reads), streamed: no composefs tree is built first.
+    entries: async (image) => erofsEntries(await openErofs(image)),
   });
 }

@@ -6,7 +6,7 @@
  * symlinks.
  */
 import path from 'node:path';
-import type { ComposefsImage } from '../erofs/index.js';
+import type { ComposefsImage, ErofsImage } from '../erofs/index.js';
 import { getXattrSync, listXattrSync } from '../kernel/index.js';
 import { VeritreeError } from '../report/errors.js';
 import { walk } from '../walk/walk.js';
@@ -32,6 +32,23 @@ export function isOverlayXattr(name: string): boolean {
 
 function lowerType(t: string): LowerType {
   return t === 'file' || t === 'directory' || t === 'symlink' ? t : 'other';
+}
+
+/**
+ * Entries of an EROFS (composefs) image as the kernel's overlayfs sees them through the EROFS
+ * mount: the raw tree in dirent order, streamed while it is read, so checking (and hashing) starts
+ * with the first entries instead of after a full parse. Loops, directory hard links and
+ * out-of-bounds structures still end the walk with `image-invalid` where they are met.
+ */
+export function* erofsEntries(image: ErofsImage): Generator<LowerEntry> {
+  for (const e of image.walk()) {
+    if (e.dirent === null) continue; // the root is never looked up
+    const xattrs = new Map<string, Uint8Array>();
+    for (const x of image.xattrs(e.inode)) {
+      if (isOverlayXattr(x.name) && !xattrs.has(x.name)) xattrs.set(x.name, x.value);
+    }
+    yield { path: e.path, type: lowerType(e.inode.type), xattrs };
+  }
 }
 
 /** Entries of a composefs image: the raw EROFS file type and stored xattrs of every path. */

@@ -202,17 +202,27 @@ export async function checkLowerLayer(entries: Iterable<LowerEntry> | AsyncItera
   };
 
   let n = 0;
-  for await (const e of entries as AsyncIterable<LowerEntry>) {
-    if (++n % YIELD_EVERY === 0) await yieldToLoop();
-    if (prefix === undefined) {
-      prefix = prefixOf(e);
+  try {
+    for await (const e of entries as AsyncIterable<LowerEntry>) {
+      if (++n % YIELD_EVERY === 0) await yieldToLoop();
       if (prefix === undefined) {
-        held.push(e);
-        continue;
+        prefix = prefixOf(e);
+        if (prefix === undefined) {
+          held.push(e);
+          continue;
+        }
+        for (const h of held.splice(0)) process(h, prefix);
       }
-      for (const h of held.splice(0)) process(h, prefix);
+      process(e, prefix);
     }
-    process(e, prefix);
+  } catch (err) {
+    // A lower layer that fails midway (an image found invalid while streamed): hashing already
+    // queued winds down on its own; the caller reports the error and closes the pool.
+    for (const c of channels.values()) {
+      c.channel.close();
+      c.done.catch(() => {});
+    }
+    throw err;
   }
   prefix ??= 'trusted';
   for (const h of held.splice(0)) process(h, prefix);
