@@ -133,6 +133,8 @@ async function main() {
     { what: `tree: ${files.length} files`, target: 1.25, peerName: `xargs -P2 fsverity digest`,
       peer: ['/bin/sh', '-c', `find ${q(dir)} -type f -print0 | xargs -0 -P2 -n ${Math.ceil(files.length / 2)} -s ${files.join(' ').length + 8192} fsverity digest > /dev/null`],
       floor: treeFloor },
+    { what: `tree: scaling 1 → ${threads} threads`, target: 1.8, peerName: 'the floor on 1 thread',
+      peer: treeFloor.map((a, i) => (i === 4 ? '1' : a)), floor: treeFloor },
     { what: 'one 1 GiB file', target: 2.2, peerName: 'fsverity digest',
       peer: ['fsverity', 'digest', big], floor: [node, SELF, '--child', 'file', String(threads), big] },
     { what: 'start-up only', target: undefined, peerName: '', peer: undefined,
