@@ -220,6 +220,17 @@ describe.skipIf(!haveFixtures)('check-image on the fixture images', () => {
     expect(report.summary.objectsReferenced).toBe(0);
   });
 
+  it('an image found invalid partway through the streamed walk: exit 2 with image-invalid, nothing hangs', async () => {
+    const whole = fs.readFileSync(fixture('small.cfs'));
+    // Cut inside the data of a directory deep in the tree: the superblock and the first entries
+    // read fine, the walk fails later, after objects were already queued for hashing.
+    const cut = path.join(work, 'truncated.cfs');
+    fs.writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.7)));
+    const r = await check([cut, '--objects', objects]);
+    expect(r.status).toBe(2);
+    expect(r.err).toMatch(/check-image: image-invalid: .*truncated\.cfs.*beyond the end of the image/);
+  });
+
   it('exit 2: unreadable or invalid image, missing object dir, usage', async () => {
     expect((await check([path.join(work, 'nope.cfs'), '--objects', objects])).status).toBe(2);
     const junk = path.join(work, 'junk.cfs');
@@ -233,5 +244,27 @@ describe.skipIf(!haveFixtures)('check-image on the fixture images', () => {
     expect((await check([fixture('small.cfs')])).status).toBe(2);
     expect((await check([fixture('small.cfs'), '--objects', objects, '--bogus'])).status).toBe(2);
     expect((await check([fixture('small.cfs'), '--objects', objects, '--json', '--ndjson'])).status).toBe(2);
+  });
+});
+
+describe.skipIf(!haveFixtures)('the lower layer check-image streams (raw EROFS, what overlayfs reads)', () => {
+  it('agrees with the composefs view on every fixture image; its extras are only the whiteouts composefs hides', async () => {
+    const { openErofs, openImage } = await import('../src/erofs/index.js');
+    const { erofsEntries, imageEntries } = await import('../src/overlay/lower.js');
+    const line = (e: { path: string; type: string; xattrs: ReadonlyMap<string, Uint8Array> }) =>
+      `${e.path} ${e.type} ${[...e.xattrs].map(([k, v]) => `${k}=${Buffer.from(v).toString('hex')}`).sort().join(',')}`;
+    const images = fs.readdirSync(FIXTURES_DIR).filter((f) => f.endsWith('.cfs'));
+    expect(images.length).toBeGreaterThan(3);
+    for (const name of images) {
+      const composefs = [...imageEntries(await openImage(fixture(name)))];
+      const raw = [...erofsEntries(await openErofs(fixture(name)))];
+      const rawLines = new Set(raw.map(line));
+      for (const e of composefs) expect(rawLines.has(line(e)), `${name}: ${line(e)}`).toBe(true);
+      const composefsPaths = new Set(composefs.map((e) => e.path));
+      const extras = raw.filter((e) => !composefsPaths.has(e.path));
+      // composefs 1.0.8 puts a 0/0 char device (an overlay whiteout) for each of /00…/ff in the root.
+      expect(extras.map((e) => e.path).sort()).toEqual(Array.from({ length: 256 }, (_, i) => `/${i.toString(16).padStart(2, '0')}`));
+      expect(extras.every((e) => e.type === 'other' && e.xattrs.size === 0)).toBe(true);
+    }
   });
 });

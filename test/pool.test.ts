@@ -96,6 +96,24 @@ describe('digestFiles on the pool', () => {
 });
 
 describe('worker failure', () => {
+  it('tasks queued behind a task that kills its worker are resubmitted, not charged a retry', async () => {
+    // One worker holds two tasks: the first kills it (every time), the second never started.
+    process.env.VERITREE_TEST_KILL_ON = 'f13.bin';
+    const pool = new HashPool(1);
+    const task = (p: string) => ({ kind: 'files' as const, params: { hashAlg: 'sha256' as const, blockSize: 4096, saltHex: '' }, backend: 'node-crypto' as const, paths: [p], deferAbove: 0 });
+    try {
+      const killer = files.find((f) => f.endsWith('f13.bin'))!;
+      const [bad, good] = await Promise.allSettled([pool.runFiles(task(killer)), pool.runFiles(task(files[0]!))]);
+      expect(bad.status).toBe('rejected');
+      expect(bad.status === 'rejected' && (bad.reason as { code?: string }).code).toBe('worker-failed');
+      expect(good.status).toBe('fulfilled');
+      if (good.status === 'fulfilled') expect(Buffer.from(good.value.digests).toString('hex')).toBe(digestFileSync(files[0]!).hex);
+    } finally {
+      delete process.env.VERITREE_TEST_KILL_ON;
+      await pool.destroy();
+    }
+  });
+
   it('a worker killed mid-task: the task is retried, no result lost', async () => {
     const marker = path.join(dir, 'kill-once');
     fs.writeFileSync(marker, '');
