@@ -83,7 +83,9 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       (files.length === 1 && files[0] !== '-' && threads > 1 && !keepTree && sizeOf(files[0]!) > POOL_SINGLE_FILE_ABOVE);
     // Workers boot (~90 ms) while this thread calibrates the backends.
     if (usePool) pool = (await import('../pool/pool.js')).sharedPool(threads);
-    plan = { params, backend: resolveBackend(backendChoice, params, io.env), keepTree };
+    // Explicit files only (no -r, no stdin): their total size tells whether calibrating can pay off.
+    const expectedBytes = dirs.length === 0 && !files.includes('-') ? files.reduce((sum, f) => sum + sizeOf(f), 0) : undefined;
+    plan = { params, backend: resolveBackend(backendChoice, params, io.env, expectedBytes), keepTree };
   } catch (err) {
     const e = err instanceof VeritreeError ? err : usageError(String(err));
     io.stderr.write(`veritree digest: ${e.describe()}\n${e.code === 'usage' ? "Run 'veritree digest --help' for usage.\n" : ''}`);
