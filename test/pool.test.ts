@@ -95,6 +95,21 @@ describe('digestFiles on the pool', () => {
   });
 });
 
+describe('worker results', () => {
+  it('are marked for transfer the way piscina move() marks them (its internals still match)', async () => {
+    const { createRequire } = await import('node:module');
+    const require = createRequire(import.meta.url);
+    const common = require(path.join(path.dirname(require.resolve('piscina')), 'common.js')) as { isMovable: (v: unknown) => boolean };
+    const { default: run } = await import('../src/pool/worker.js');
+    const r = run({ kind: 'files', params: { hashAlg: 'sha256', blockSize: 4096, saltHex: '' }, backend: 'node-crypto', paths: [files[0]!], deferAbove: 0 }) as Record<symbol, unknown>;
+    expect(common.isMovable(r)).toBe(true);
+    const buffers = r[Symbol.for('Piscina.transferable')] as ArrayBuffer[];
+    const value = r[Symbol.for('Piscina.valueOf')] as { digests: Uint8Array };
+    expect(buffers).toContain(value.digests.buffer);
+    expect(Buffer.from(value.digests).toString('hex')).toBe(digestFileSync(files[0]!).hex);
+  });
+});
+
 describe('worker failure', () => {
   it('tasks queued behind a task that kills its worker are resubmitted, not charged a retry', async () => {
     // One worker holds two tasks: the first kills it (every time), the second never started.
