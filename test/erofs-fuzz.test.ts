@@ -157,12 +157,15 @@ function exercise(bytes: Uint8Array): 'valid' | 'invalid' {
     formatDump(view);
     formatLs(view);
     view.objects();
-    const raw = new ErofsImage(bytes, 'fuzz.cfs');
-    for (const e of raw.walk()) {
-      raw.xattrs(e.inode);
-      if (e.inode.type === 'file' || e.inode.type === 'symlink') {
-        raw.readData(e.inode, 0, Math.min(e.inode.size, 65536));
-        if (e.inode.size > 65536) raw.readData(e.inode, e.inode.size - 4096, 4096);
+    // With the parse caches (image ls/dump) and without them (check-image's single streamed pass).
+    for (const cacheEntries of [true, false]) {
+      const raw = new ErofsImage(bytes, 'fuzz.cfs', { cacheEntries });
+      for (const e of raw.walk()) {
+        raw.xattrs(e.inode);
+        if (e.inode.type === 'file' || e.inode.type === 'symlink') {
+          raw.readData(e.inode, 0, Math.min(e.inode.size, 65536));
+          if (e.inode.size > 65536) raw.readData(e.inode, e.inode.size - 4096, 4096);
+        }
       }
     }
     outcome = 'valid';

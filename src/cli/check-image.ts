@@ -27,6 +27,6 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     layerOption: 'objects',
     sourceName: 'image',
     // The raw EROFS view (what overlayfs reads), streamed: no composefs tree is built first.
-    entries: async (image) => erofsEntries(await openErofs(image)),
+    entries: async (image) => erofsEntries(await openErofs(image, { cacheEntries: false })),
   });
 }

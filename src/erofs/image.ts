@@ -73,9 +73,18 @@ export class ErofsImage {
   private readonly xattrCache = new Map<number, readonly RawXattr[]>();
   private readonly dirCache = new Map<number, readonly Dirent[]>();
   private prefixTable: readonly LongPrefix[] | undefined;
+  /** Keep parsed inodes, xattrs and listings (random access); a single streamed walk needs none. */
+  private readonly cacheEntries: boolean;
+  /**
+   * Without the caches: inodes met once so far. One met again (hard links, or a hostile image
+   * pointing many dirents at one inode with large xattrs) is cached from then on, so no inode is
+   * ever parsed more than twice.
+   */
+  private readonly metOnce = new Set<number>();
 
-  constructor(data: Uint8Array, path: string) {
+  constructor(data: Uint8Array, path: string, options: ErofsOptions = {}) {
     this.path = path;
+    this.cacheEntries = options.cacheEntries ?? true;
     this.bytes = new ImageBytes(data, path);
     // The EROFS magic is checked first so that a random file reads "not an EROFS image".
     this.superblock = readSuperblock(this.bytes);
@@ -84,6 +93,12 @@ export class ErofsImage {
 
   get rootNid(): number {
     return this.superblock.rootNid;
+  }
+
+  #keep(nid: number): boolean {
+    if (this.cacheEntries || this.metOnce.has(nid)) return true;
+    this.metOnce.add(nid);
+    return false;
   }
 
   /** The root directory inode. */
@@ -97,7 +112,7 @@ export class ErofsImage {
     let inode = this.inodes.get(nid);
     if (inode === undefined) {
       inode = readInode(this.bytes, this.superblock, nid);
-      this.inodes.set(nid, inode);
+      if (this.#keep(nid)) this.inodes.set(nid, inode);
     }
     return inode;
   }
@@ -129,7 +144,8 @@ export class ErofsImage {
     let list = this.xattrCache.get(inode.nid);
     if (list === undefined) {
       list = readInodeXattrs(this.bytes, this.superblock, inode, inode.xattrCount > 0 ? this.longPrefixes() : []);
-      this.xattrCache.set(inode.nid, list);
+      // Cached with the inode: its second parse (see metOnce) is the last.
+      if (this.cacheEntries || this.inodes.has(inode.nid)) this.xattrCache.set(inode.nid, list);
     }
     return list;
   }
@@ -165,7 +181,7 @@ export class ErofsImage {
         for (const d of parseDirBlock(this.bytes, block, where, inode.nid)) out.push(d);
       }
       list = out;
-      this.dirCache.set(inode.nid, list);
+      if (this.cacheEntries) this.dirCache.set(inode.nid, list);
     }
     return list;
   }
@@ -264,6 +280,15 @@ export async function readImageFile(path: string): Promise<Uint8Array> {
   }
 }
 
-export async function openErofs(path: string): Promise<ErofsImage> {
-  return new ErofsImage(await readImageFile(path), path);
+export interface ErofsOptions {
+  /**
+   * Keep every inode, xattr list and directory listing once parsed (default true). A single pass
+   * over a large image (`walk()` feeding a check) is lighter without: what it has passed does not
+   * stay on the heap (about 7% of a 5,000-object check-image run, in garbage collection).
+   */
+  readonly cacheEntries?: boolean;
+}
+
+export async function openErofs(path: string, options: ErofsOptions = {}): Promise<ErofsImage> {
+  return new ErofsImage(await readImageFile(path), path, options);
 }

@@ -5,7 +5,7 @@
 export { openImage, readImage, ComposefsImage, collectPayloads, nodeType, uniqueSorted } from './composefs.js';
 export type { ComposefsNode, ComposefsXattr, ComposefsOptions, ImageEntry } from './composefs.js';
 export { openErofs, ErofsImage, MAX_IMAGE_BYTES } from './image.js';
-export type { ErofsEntry } from './image.js';
+export type { ErofsEntry, ErofsOptions } from './image.js';
 export { decodeDev } from './inode.js';
 export type { ErofsInode, FileType, ChunkTable, DataLayout } from './inode.js';
 export type { RawXattr } from './xattr.js';
