@@ -120,6 +120,28 @@ describe('xattrs (binary values, not following symlinks)', () => {
     fs.symlinkSync(f, link);
     expect(kernel.getXattrSync(link, 'user.veritree.big')).toBeUndefined();
   });
+
+  it('reads name lists and values past the first-try buffer (the ERANGE → size probe path)', () => {
+    const f = path.join(dir, 'many');
+    fs.writeFileSync(f, '');
+    const names = Array.from({ length: 40 }, (_, i) => `user.veritree.${'n'.repeat(30)}${String(i).padStart(2, '0')}`);
+    try {
+      for (const n of names) kernel.setXattrSync(f, n, Uint8Array.of(1));
+    } catch (e) {
+      if ((e as VeritreeError).code === 'xattrs-not-supported') return;
+      throw e;
+    }
+    // 40 names of 46 bytes + NUL: a 1,880-byte list, beyond the 1 KiB first read.
+    expect(kernel.listXattrSync(f).filter((n) => n.startsWith('user.veritree.')).sort()).toEqual(names);
+    for (const size of [0, 1, 1023, 1024, 1025, 2000]) {
+      // One file each: ext4 keeps all of a file's xattrs in one 4 KiB block.
+      const g = path.join(dir, `size-${size}`);
+      fs.writeFileSync(g, '');
+      const v = new Uint8Array(size).map((_, i) => (i * 7) & 0xff);
+      kernel.setXattrSync(g, `user.veritree.s${size}`, v);
+      expect(kernel.getXattrSync(g, `user.veritree.s${size}`)).toEqual(v);
+    }
+  });
   it('guards names and values', () => {
     expect(() => kernel.getXattrSync(file, '')).toThrow(TypeError);
     expect(() => kernel.setXattrSync(file, 'user.a', 'x' as never)).toThrow(TypeError);
