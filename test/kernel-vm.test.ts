@@ -141,3 +141,22 @@ describe('fs-verity kernel (qemu guest, Linux 6.12)', () => {
     if (startLine?.engine) expect(r?.comparedWith).toContain('digestFile');
   });
 });
+
+describe('vm harness: a guest kernel that dies while booting is booted again', () => {
+  const bootPanic = [
+    '[    0.961262] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI',
+    '[    0.961632] RIP: 0010:sched_clock_cpu+0x9/0x190',
+    '[    0.963280] Kernel panic - not syncing: Fatal exception in interrupt',
+    '',
+  ].join('\n');
+  it('recognises a panic before anything of the test ran', () => {
+    expect(vm.diedBooting({ rc: null, timedOut: false, output: bootPanic })).toBe(true);
+  });
+  it('never retries a guest that ran: output of its own, an exit status, or a timeout', () => {
+    expect(vm.diedBooting({ rc: null, timedOut: false, output: `guest: {"start":true}\n${bootPanic}` })).toBe(false);
+    expect(vm.diedBooting({ rc: null, timedOut: false, output: `@@VM insmod loop failed\n${bootPanic}` })).toBe(false);
+    expect(vm.diedBooting({ rc: 1, timedOut: false, output: bootPanic })).toBe(false);
+    expect(vm.diedBooting({ rc: null, timedOut: true, output: bootPanic })).toBe(false);
+    expect(vm.diedBooting({ rc: null, timedOut: false, output: '' })).toBe(false);
+  });
+});
