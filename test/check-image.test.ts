@@ -8,13 +8,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run as checkImage } from '../src/cli/check-image.js';
-import type { CliIO } from '../src/cli/io.js';
 import { parseDumpLine } from '../src/composefs/dump.js';
 import { digestBytes } from '../src/merkle/file.js';
 import { FIXTURES_DIR, fixture, haveFixtures } from './helpers/fixtures.js';
+import { memoryIO } from './helpers/cli.js';
 
 if (!haveFixtures) console.warn(`check-image tests skipped: no fixtures at ${FIXTURES_DIR}`);
 
@@ -30,15 +29,9 @@ interface JsonReport {
 }
 
 async function check(args: string[]): Promise<{ status: number; out: string; err: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const o: Buffer[] = [];
-  const e: Buffer[] = [];
-  out.on('data', (c: Buffer) => o.push(c));
-  err.on('data', (c: Buffer) => e.push(c));
-  const io: CliIO = { stdout: out, stderr: err, stdin: new PassThrough(), env: {}, isTTY: false };
-  const status = await checkImage(args, io);
-  return { status, out: Buffer.concat(o).toString(), err: Buffer.concat(e).toString() };
+  const c = memoryIO();
+  const status = await checkImage(args, c.io);
+  return { status, out: c.out(), err: c.err() };
 }
 
 async function checkJson(image: string, layers: string[], extra: string[] = []): Promise<{ status: number; report: JsonReport }> {

@@ -8,15 +8,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run as importVerb } from '../src/cli/import.js';
 import { run as checkImage } from '../src/cli/check-image.js';
-import type { CliIO } from '../src/cli/io.js';
 import { parseDumpLine, type DumpRecord } from '../src/composefs/dump.js';
 import { composefsDirSize, importTree } from '../src/composefs/import.js';
 import { ObjectStore, identityOf } from '../src/composefs/store.js';
 import { FIXTURES_DIR, fixture, haveFixtures, unquoteBash } from './helpers/fixtures.js';
+import { memoryIO } from './helpers/cli.js';
 
 const isRoot = process.getuid?.() === 0;
 const canRun = haveFixtures && isRoot;
@@ -26,16 +26,6 @@ else if (!isRoot) console.warn('import tree tests skipped: extracting small-src.
 let work: string;
 let src: string;
 let refObjects: string;
-
-function collect(): { io: CliIO; out: () => string; err: () => string } {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const o: Buffer[] = [];
-  const e: Buffer[] = [];
-  out.on('data', (c: Buffer) => o.push(c));
-  err.on('data', (c: Buffer) => e.push(c));
-  return { io: { stdout: out, stderr: err, stdin: new PassThrough(), env: {}, isTTY: false }, out: () => Buffer.concat(o).toString('latin1'), err: () => Buffer.concat(e).toString() };
-}
 
 function parseDump(text: string): DumpRecord[] {
   return text.split('\n').filter((l) => l !== '').map((l, i) => parseDumpLine(l, i + 1));
@@ -135,7 +125,7 @@ describe.skipIf(!canRun)('importTree on small-src vs mkcomposefs', () => {
   });
 
   it('the image mkcomposefs built from this tree checks clean against our store', async () => {
-    const c = collect();
+    const c = memoryIO('latin1');
     expect(await checkImage([fixture('small.cfs'), '--objects', store, '--verity=require'], c.io)).toBe(0);
     expect(c.out()).toBe('files: 31 checked, 31 ok, 0 problems\n');
   });
@@ -143,7 +133,7 @@ describe.skipIf(!canRun)('importTree on small-src vs mkcomposefs', () => {
 
 describe.skipIf(!canRun)('veritree import (CLI)', () => {
   it('--dump FILE writes the dump atomically; the summary goes to stdout', async () => {
-    const c = collect();
+    const c = memoryIO('latin1');
     const dumpFile = path.join(work, 'cli.dump');
     expect(await importVerb([src, '--objects', path.join(work, 'store-cli'), '--dump', dumpFile], c.io)).toBe(0);
     expect(fs.readFileSync(dumpFile, 'latin1')).toBe(fs.readFileSync(fixture('small.dump'), 'latin1'));
@@ -153,17 +143,17 @@ describe.skipIf(!canRun)('veritree import (CLI)', () => {
   });
 
   it('--dump - prints the dump; the summary moves to stderr', async () => {
-    const c = collect();
+    const c = memoryIO('latin1');
     expect(await importVerb([src, '--objects', path.join(work, 'store-cli'), '--dump', '-', '--no-fsync'], c.io)).toBe(0);
     expect(c.out()).toBe(fs.readFileSync(fixture('small.dump'), 'latin1'));
     expect(c.err()).toMatch(/^files: 30 regular .* objects: 17 \(0 new, 17 already stored\)\n$/);
   });
 
   it('--enable: fs-verity on every object, or verity-not-supported reported once where the kernel has none', async () => {
-    const c = collect();
+    const c = memoryIO('latin1');
     const status = await importVerb([src, '--objects', path.join(work, 'store-enable')], c.io);
     expect(status).toBe(0);
-    const e = collect();
+    const e = memoryIO('latin1');
     const s2 = await importVerb([src, '--objects', path.join(work, 'store-enable'), '--enable'], e.io);
     if (s2 === 0) {
       expect(e.out()).toMatch(/fs-verity: \d+ enabled, \d+ already enabled/);
@@ -174,9 +164,9 @@ describe.skipIf(!canRun)('veritree import (CLI)', () => {
   });
 
   it('usage errors exit 2', async () => {
-    expect(await importVerb([src], collect().io)).toBe(2);
-    expect(await importVerb(['--objects', path.join(work, 'x')], collect().io)).toBe(2);
-    const c = collect();
+    expect(await importVerb([src], memoryIO('latin1').io)).toBe(2);
+    expect(await importVerb(['--objects', path.join(work, 'x')], memoryIO('latin1').io)).toBe(2);
+    const c = memoryIO('latin1');
     expect(await importVerb([path.join(work, 'no-such-src'), '--objects', path.join(work, 'x')], c.io)).toBe(2);
     expect(c.err()).toMatch(/not-found/);
   });

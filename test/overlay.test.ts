@@ -8,11 +8,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run as checkOverlay } from '../src/cli/check-overlay.js';
-import type { CliIO } from '../src/cli/io.js';
 import { setXattrSync } from '../src/kernel/index.js';
 import { digestBytes } from '../src/merkle/file.js';
 import { analyzeEntry } from '../src/overlay/analyze.js';
@@ -22,6 +20,7 @@ import { parseLegacyVerity } from '../src/overlay/legacy.js';
 import { formatMetacopy, parseMetacopy } from '../src/overlay/metacopy.js';
 import { parseRedirect } from '../src/overlay/redirect.js';
 import { openDataLayers, resolveInLayers } from '../src/overlay/resolve.js';
+import { memoryIO } from './helpers/cli.js';
 
 const bytes = (...b: number[]) => Uint8Array.from(b);
 const ascii = (s: string) => Uint8Array.from(Buffer.from(s, 'latin1'));
@@ -224,20 +223,6 @@ describe('analyzeEntry: which xattrs count', () => {
 let work: string;
 const objectsOf = new Map<string, { hex: string; payload: string }>();
 
-function collectIO(): { io: CliIO; out: () => string; err: () => string } {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const o: Buffer[] = [];
-  const e: Buffer[] = [];
-  out.on('data', (c: Buffer) => o.push(c));
-  err.on('data', (c: Buffer) => e.push(c));
-  return {
-    io: { stdout: out, stderr: err, stdin: new PassThrough(), env: {}, isTTY: false },
-    out: () => Buffer.concat(o).toString(),
-    err: () => Buffer.concat(e).toString(),
-  };
-}
-
 function storeObject(dataDir: string, content: Buffer): { hex: string; payload: string } {
   const hex = digestBytes(content).hex;
   const payload = `${hex.slice(0, 2)}/${hex.slice(2)}`;
@@ -337,7 +322,7 @@ describe('resolveInLayers (LOOKUP_BENEATH | LOOKUP_NO_SYMLINKS | LOOKUP_NO_XDEV)
 
 describe('veritree check-overlay on a directory with user.overlay.* xattrs', () => {
   async function check(args: string[]) {
-    const c = collectIO();
+    const c = memoryIO();
     const status = await checkOverlay(args, c.io);
     return { status, out: c.out(), err: c.err() };
   }
