@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 // Compiles the AssemblyScript hashing kernels into build/sha.scalar.wasm (no SIMD opcodes) and
-// build/sha.simd.wasm (wasm SIMD128). Run with `npm run build:wasm`.
+// build/sha.simd.wasm (wasm SIMD128), after writing their generated round code into
+// build/assembly/ (gen-kernels.mjs). Run with `npm run build:wasm`.
 import asc from 'assemblyscript/asc';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, relative } from 'node:path';
+import { writeKernels } from './gen-kernels.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'build');
 mkdirSync(outDir, { recursive: true });
+writeKernels(join(outDir, 'assembly'));
 
 const common = [
   '-O3',

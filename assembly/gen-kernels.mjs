@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// Writes the unrolled round code of the hashing kernels: assembly/sha256x4.ts, assembly/sha512x2.ts
-// (SIMD) and assembly/sha256chunk.ts, assembly/sha512chunk.ts (scalar chunk compression).
+// Writes the unrolled round code of the hashing kernels into build/assembly/: sha256x4.ts,
+// sha512x2.ts (SIMD) and sha256chunk.ts, sha512chunk.ts (scalar chunk compression). The round
+// bodies are too repetitive to write by hand; assembly/build.mjs runs this before compiling, and
+// the sources in assembly/ import the results from ../build/assembly/.
 //
-//   node assembly/gen-kernels.mjs        (then `npm run build:wasm`)
+//   node assembly/gen-kernels.mjs [OUTDIR]     (npm run build:wasm does it)
 //
-// The generated files are committed; this script is how they were produced (the round bodies are
-// too repetitive to keep in sync by hand). The SIMD kernels have this shape:
+// The SIMD kernels have this shape:
 //
 // * A vector holds one word of L messages (SHA-256: L = 4 × i32, SHA-512: L = 2 × i64). Two
 //   groups of L messages are hashed interleaved (2L messages in flight): the two round chains
@@ -26,9 +27,9 @@
 //   precomputed per (salt, block size) and broadcast, so it costs rounds only.
 // * Block counts that do not fill both groups: 2L−1 ≥ rest > L go through the 2-group path with
 //   repeated lanes, L ≥ rest > L/2 through a 1-group path, the rest through the scalar core.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Rounds per loop iteration. 16-round bodies measured ~2% faster on average but some code placements
@@ -52,9 +53,9 @@ function generate(cfg) {
   out(`// SHA-${bits === 32 ? 256 : 512} over ${2 * L} messages at once: two interleaved groups of ${L} ${vec} lanes.`);
   out(`// See gen-kernels.mjs for the design notes.`);
   out();
-  out(`import { ${cfg.K} } from './constants';`);
-  out(`import { ${cfg.prefix}, ${cfg.padwk}, ${cfg.block1} } from './${cfg.scalarFile}';`);
-  out(`import { ${cfg.bswapScalar} } from './common';`);
+  out(`import { ${cfg.K} } from '${cfg.src}/constants';`);
+  out(`import { ${cfg.prefix}, ${cfg.padwk}, ${cfg.block1} } from '${cfg.src}/${cfg.scalarFile}';`);
+  out(`import { ${cfg.bswapScalar} } from '${cfg.src}/common';`);
   out();
   out(`/** K[t] broadcast to all lanes. */`);
   out(`const KV: usize = memory.data(${R * 16}, 16);`);
@@ -257,7 +258,7 @@ function generate(cfg) {
   return s;
 }
 
-const sha256 = generate({
+const SHA256_X4 = {
   bits: 32,
   lanes: 4,
   rounds: 64,
@@ -274,8 +275,8 @@ const sha256 = generate({
   s0: [7, 18, 3],
   s1: [17, 19, 10],
   bswapLanes: [3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12],
-});
-const sha512 = generate({
+};
+const SHA512_X2 = {
   bits: 64,
   lanes: 2,
   rounds: 80,
@@ -292,19 +293,15 @@ const sha512 = generate({
   s0: [1, 8, 7],
   s1: [19, 61, 6],
   bswapLanes: [7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8],
-});
+};
 
-const outDir = process.argv[2] ?? here;
-writeFileSync(join(outDir, 'sha256x4.ts'), sha256);
-writeFileSync(join(outDir, 'sha512x2.ts'), sha512);
-console.log(`wrote ${join(outDir, 'sha256x4.ts')}, ${join(outDir, 'sha512x2.ts')}`);
 
 // ---------------------------------------------------------------------------------------------
 // Scalar chunk compression (sha256chunk.ts, sha512chunk.ts): one message, schedule inline in a
 // 16-entry ring, the first 16 rounds unrolled with the byte swap of the loaded word, then loops of
 // 16 rounds. A store of each new e pins the round order (as above; a few % here).
 function generateScalar(cfg) {
-  const { bits, rounds: R, S0, S1, s0, s1, K, bswap, name } = cfg;
+  const { bits, rounds: R, K, bswap, name } = cfg;
   const T = bits === 32 ? 'u32' : 'u64';
   const wb = bits / 8;
   let s = '';
@@ -313,22 +310,14 @@ function generateScalar(cfg) {
   out(`//`);
   out(`// SHA-${bits === 32 ? 256 : 512} compression of one message chunk, scalar, schedule computed inline.`);
   out();
-  out(`import { ${K} } from './constants';`);
-  out(`import { ${bswap} } from './common';`);
+  out(`import { ${K} } from '${cfg.src}/constants';`);
+  out(`import { ${bswap} } from '${cfg.src}/common';`);
+  out(`import { S0, S1, s0, s1, ch } from '${cfg.src}/sha${bits === 32 ? 256 : 512}ops';`);
   out();
   out(`/** Schedule ring W[t & 15]. */`);
   out(`const RING: usize = memory.data(${16 * wb}, 16);`);
   out(`/** Write-only sink pinning the round order. */`);
   out(`const PIN: usize = memory.data(${wb}, 16);`);
-  out();
-  const sig = (nm, [r1, r2, r3], shiftLast) =>
-    `@inline function ${nm}(x: ${T}): ${T} { return rotr<${T}>(x, ${r1}) ^ rotr<${T}>(x, ${r2}) ^ ${shiftLast ? `(x >>> ${r3})` : `rotr<${T}>(x, ${r3})`}; }`;
-  for (const [nm, r, sh] of [['S0', S0, false], ['S1', S1, false], ['s0', s0, true], ['s1', s1, true]]) {
-    out(`// @ts-ignore: decorator`);
-    out(sig(nm, r, sh));
-  }
-  out(`// @ts-ignore: decorator`);
-  out(`@inline function ch(e: ${T}, f: ${T}, g: ${T}): ${T} { return g ^ (e & (f ^ g)); }`);
   out();
   const round = (r, wexpr, ind) => {
     const n = (i) => V[(i - r + 64) % 8];
@@ -360,12 +349,20 @@ function generateScalar(cfg) {
   return s;
 }
 
-writeFileSync(
-  join(outDir, 'sha256chunk.ts'),
-  generateScalar({ bits: 32, rounds: 64, S0: [2, 13, 22], S1: [6, 11, 25], s0: [7, 18, 3], s1: [17, 19, 10], K: 'K256', bswap: 'bswap32', name: 'compressChunk256' }),
-);
-writeFileSync(
-  join(outDir, 'sha512chunk.ts'),
-  generateScalar({ bits: 64, rounds: 80, S0: [28, 34, 39], S1: [14, 18, 41], s0: [1, 8, 7], s1: [19, 61, 6], K: 'K512', bswap: 'bswap64', name: 'compressChunk512' }),
-);
-console.log(`wrote ${join(outDir, 'sha256chunk.ts')}, ${join(outDir, 'sha512chunk.ts')}`);
+/** Writes the four generated kernels into `outDir`, importing the hand-written ones from here. */
+export function writeKernels(outDir = join(here, '..', 'build', 'assembly')) {
+  mkdirSync(outDir, { recursive: true });
+  const src = relative(outDir, here).split(sep).join('/');
+  const files = {
+    'sha256x4.ts': generate({ ...SHA256_X4, src }),
+    'sha512x2.ts': generate({ ...SHA512_X2, src }),
+    'sha256chunk.ts': generateScalar({ bits: 32, rounds: 64, K: 'K256', bswap: 'bswap32', name: 'compressChunk256', src }),
+    'sha512chunk.ts': generateScalar({ bits: 64, rounds: 80, K: 'K512', bswap: 'bswap64', name: 'compressChunk512', src }),
+  };
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(outDir, name), text);
+  return Object.keys(files).map((name) => join(outDir, name));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {
+  console.log(`wrote ${writeKernels(process.argv[2]).join(', ')}`);
+}

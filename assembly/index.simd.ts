@@ -3,8 +3,9 @@
 
 import { setup256 } from './sha256';
 import { setup512 } from './sha512';
-import { setup256x4, blocks256x4 } from './sha256x4';
-import { setup512x2, blocks512x2 } from './sha512x2';
+// Generated at build time by gen-kernels.mjs (npm run build:wasm).
+import { setup256x4, blocks256x4 } from '../build/assembly/sha256x4';
+import { setup512x2, blocks512x2 } from '../build/assembly/sha512x2';
 
 export * from './api';
 

@@ -1,15 +1,17 @@
 // SHA-256 (FIPS 180-4 §6.2), scalar core: salted block hashing (the fallback of the SIMD build
 // too) and the plain streaming hash.
 //
-// Message chunks go through `compressChunk256` (sha256chunk.ts, generated: schedule computed inline
-// with the rounds). The final block of every fs-verity hash is a constant padding block (all hashed
+// Message chunks go through `compressChunk256` (build/assembly/sha256chunk.ts, generated: schedule
+// computed inline with the rounds). The final block of every fs-verity hash is a constant padding block (all hashed
 // messages have the same length), so `setup256` expands its schedule once, with the round
 // constants pre-added (W[t] + K[t]), and `compress256` runs just the 64 rounds over it. The padded
 // salt is absorbed once per setup into PREFIX256, the starting state of every block.
 
 import { K256, IV256 } from './constants';
 import { TAIL, bswap32 } from './common';
-import { compressChunk256 } from './sha256chunk';
+import { S0, S1, s0, s1, ch } from './sha256ops';
+// Generated at build time by gen-kernels.mjs (npm run build:wasm).
+import { compressChunk256 } from '../build/assembly/sha256chunk';
 
 /** State after absorbing the padded salt (IV when there is no salt). */
 export const PREFIX256: usize = memory.data(32, 16);
@@ -22,16 +24,6 @@ export const PADWK256: usize = memory.data(256, 16);
 /** State of the plain one-shot / streaming hash. */
 export const STREAM256: usize = memory.data(32, 16);
 
-// @ts-ignore: decorator
-@inline function S0(x: u32): u32 { return rotr<u32>(x, 2) ^ rotr<u32>(x, 13) ^ rotr<u32>(x, 22); }
-// @ts-ignore: decorator
-@inline function S1(x: u32): u32 { return rotr<u32>(x, 6) ^ rotr<u32>(x, 11) ^ rotr<u32>(x, 25); }
-// @ts-ignore: decorator
-@inline function s0(x: u32): u32 { return rotr<u32>(x, 7) ^ rotr<u32>(x, 18) ^ (x >>> 3); }
-// @ts-ignore: decorator
-@inline function s1(x: u32): u32 { return rotr<u32>(x, 17) ^ rotr<u32>(x, 19) ^ (x >>> 10); }
-// @ts-ignore: decorator
-@inline function ch(e: u32, f: u32, g: u32): u32 { return g ^ (e & (f ^ g)); }
 
 /** Expands the big-endian 64-byte chunk at `src` into W[t] + K[t] at `wk` (W itself to W256). */
 export function schedule256(src: usize, wk: usize): void {

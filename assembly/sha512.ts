@@ -1,9 +1,12 @@
 // SHA-512 (FIPS 180-4 §6.4), scalar core; same structure as sha256.ts with 64-bit words,
-// 128-byte chunks and 80 rounds (chunks through `compressChunk512`, sha512chunk.ts).
+// 128-byte chunks and 80 rounds (chunks through `compressChunk512`,
+// build/assembly/sha512chunk.ts).
 
 import { K512, IV512 } from './constants';
 import { TAIL, bswap64 } from './common';
-import { compressChunk512 } from './sha512chunk';
+import { S0, S1, s0, s1, ch } from './sha512ops';
+// Generated at build time by gen-kernels.mjs (npm run build:wasm).
+import { compressChunk512 } from '../build/assembly/sha512chunk';
 
 /** State after absorbing the padded salt (IV when there is no salt). */
 export const PREFIX512: usize = memory.data(64, 16);
@@ -16,16 +19,6 @@ export const PADWK512: usize = memory.data(640, 16);
 /** State of the plain one-shot / streaming hash. */
 export const STREAM512: usize = memory.data(64, 16);
 
-// @ts-ignore: decorator
-@inline function S0(x: u64): u64 { return rotr<u64>(x, 28) ^ rotr<u64>(x, 34) ^ rotr<u64>(x, 39); }
-// @ts-ignore: decorator
-@inline function S1(x: u64): u64 { return rotr<u64>(x, 14) ^ rotr<u64>(x, 18) ^ rotr<u64>(x, 41); }
-// @ts-ignore: decorator
-@inline function s0(x: u64): u64 { return rotr<u64>(x, 1) ^ rotr<u64>(x, 8) ^ (x >>> 7); }
-// @ts-ignore: decorator
-@inline function s1(x: u64): u64 { return rotr<u64>(x, 19) ^ rotr<u64>(x, 61) ^ (x >>> 6); }
-// @ts-ignore: decorator
-@inline function ch(e: u64, f: u64, g: u64): u64 { return g ^ (e & (f ^ g)); }
 
 /** Expands the big-endian 128-byte chunk at `src` into W[t] + K[t] at `wk` (W itself to W512). */
 export function schedule512(src: usize, wk: usize): void {
