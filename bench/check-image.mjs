@@ -24,6 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { floorArgv } from './floor.mjs';
+import { SeededRandom } from '../build/dist/bench/prng.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.join(ROOT, 'build/dist');
@@ -60,18 +61,6 @@ function timed(cmd, argv, opts) {
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** mulberry32: the seeded stream for names and sizes. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 for (const tool of ['fsverity', 'find', 'xargs']) if (!which(tool)) throw new Error(`${tool} is not installed (apt-get install fsverity findutils)`);
 if (!fs.existsSync(CLI)) throw new Error('build/dist is missing: run `npm run build` first');
 
@@ -81,13 +70,13 @@ const objects = path.join(work, 'objects');
 const dumpFile = path.join(work, 'tree.dump');
 try {
   // 1. The seeded tree: sizes log-uniform in [MIN, MAX], contents from AES-CTR keyed by the seed.
-  const rand = rng(SEED);
+  const rand = new SeededRandom(SEED);
   const key = crypto.createHash('sha256').update(`veritree-bench-${SEED}`).digest().subarray(0, 16);
   let total = 0;
   for (let i = 0; i < FILES; i++) {
     const dir = path.join(src, `d${String(i % 100).padStart(2, '0')}`);
     if (i < 100) fs.mkdirSync(dir, { recursive: true });
-    const size = Math.round(Math.exp(Math.log(MIN) + rand() * (Math.log(MAX) - Math.log(MIN))));
+    const size = Math.round(Math.exp(Math.log(MIN) + rand.uniform() * (Math.log(MAX) - Math.log(MIN))));
     const iv = Buffer.alloc(16);
     iv.writeUInt32BE(i, 12);
     const c = crypto.createCipheriv('aes-128-ctr', key, iv);

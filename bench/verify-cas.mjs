@@ -22,6 +22,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { digestBytes } from '../build/dist/index.js';
+import { SeededRandom } from '../build/dist/bench/prng.js';
 import { floorArgv } from './floor.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -42,18 +43,6 @@ function parseArgs(argv) {
 }
 const args = parseArgs(process.argv.slice(2));
 
-/** mulberry32: small, fast, seeded; good enough for sizes and filler bytes. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function cached(name, make) {
   fs.mkdirSync(CACHE_DIR, { recursive: true });
   const target = path.join(CACHE_DIR, name);
@@ -72,24 +61,14 @@ function fanoutDirs(store) {
 
 /** N objects, log-normal sizes (median 8 KiB), seeded contents, named by their fs-verity digest. */
 function makeStore(target, n, seed) {
-  const rnd = prng(seed);
+  const rnd = new SeededRandom(seed);
   fanoutDirs(target);
   let bytes = 0;
   let written = 0;
   for (let i = 0; i < n; i++) {
-    // Box–Muller: a standard normal from two uniforms.
-    const z = Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
-    const size = Math.min(64 << 20, Math.max(1, Math.round(8192 * Math.exp(z))));
+    const size = Math.min(64 << 20, Math.max(1, Math.round(8192 * Math.exp(rnd.normal()))));
     const data = Buffer.allocUnsafe(size);
-    const words = new Uint32Array(data.buffer, data.byteOffset, size >>> 2);
-    let x = (rnd() * 0xffffffff) >>> 0 || 1;
-    for (let w = 0; w < words.length; w++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      words[w] = x >>> 0;
-    }
-    for (let b = words.length * 4; b < size; b++) data[b] = (x >>> (8 * (b & 3))) & 0xff;
+    rnd.fill(data);
     const hex = digestBytes(data).hex;
     const file = path.join(target, hex.slice(0, 2), hex.slice(2));
     if (fs.existsSync(file)) continue; // identical content: one object, as in a real store
@@ -124,7 +103,7 @@ function compare() {
   const cores = os.availableParallelism();
   const threads = Number(args.threads ?? cores);
   if (!have('fsverity')) throw new Error('fsverity (fsverity-utils) is not installed: apt-get install fsverity');
-  const { dir: store, info } = cached(`cas-store-${n}-seed${seed}`, (t) => makeStore(t, n, seed));
+  const { dir: store, info } = cached(`cas-store-v2-${n}-seed${seed}`, (t) => makeStore(t, n, seed));
   console.log(`store: ${store}  ${info.objects} objects, ${(info.bytes / 2 ** 20).toFixed(1)} MiB (log-normal, median 8 KiB)`);
 
   // Sanity: the generator's names are what fsverity-utils computes.
