@@ -44,13 +44,13 @@ export interface Calibration {
 }
 
 const calibrations = new Map<string, Calibration>();
+const calibrationKey = (alg: HashAlgInfo, salted: boolean): string => `${alg.name}/${salted ? 'salt' : 'nosalt'}`;
 
 /**
  * Times each available backend on 4 KiB blocks for about 10 ms and returns the fastest.
  */
 export function calibrate(alg: HashAlgInfo, salted = false): Calibration {
-  const key = `${alg.name}/${salted ? 'salt' : 'nosalt'}`;
-  const cached = calibrations.get(key);
+  const cached = cachedCalibration(alg, salted);
   if (cached) return cached;
   // noble is never faster than OpenSSL or WASM, nor scalar WASM than SIMD WASM: measure only the rest.
   let candidates: BackendName[] = availableBackends().filter((b) => b !== 'noble');
@@ -91,7 +91,7 @@ export function calibrate(alg: HashAlgInfo, salted = false): Calibration {
     releaseHasher(r.hasher);
   }
   const result: Calibration = { alg: alg.name, chosen, mbps };
-  calibrations.set(key, result);
+  calibrations.set(calibrationKey(alg, salted), result);
   return result;
 }
 
@@ -105,7 +105,7 @@ export const CALIBRATE_ABOVE_BYTES = 8 << 20;
 
 /** The calibration this process already made for these parameters, if any (never measures). */
 export function cachedCalibration(alg: HashAlgInfo, salted = false): Calibration | undefined {
-  return calibrations.get(`${alg.name}/${salted ? 'salt' : 'nosalt'}`);
+  return calibrations.get(calibrationKey(alg, salted));
 }
 
 /** `auto` without measuring: OpenSSL first (never slow on little data), then the WASM kernels. */

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { TREE_OPTIONS, parseIntOption, parseVerbArgs, treeParams } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, write, type CliIO } from './io.js';
-import { parseBackendChoice, resolveBackend } from '../backends/index.js';
+import { CALIBRATE_ABOVE_BYTES, parseBackendChoice, resolveBackend } from '../backends/index.js';
 import { digestFile, digestStream, type DigestPlan } from '../merkle/file.js';
 import type { FileDigest } from '../pool/scheduler.js';
 import { defaultThreads, type TaskRunner } from '../pool/runner.js';
@@ -83,8 +83,16 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       (files.length === 1 && files[0] !== '-' && threads > 1 && !keepTree && sizeOf(files[0]!) > POOL_SINGLE_FILE_ABOVE);
     // Workers boot (~90 ms) while this thread calibrates the backends.
     if (usePool) pool = (await import('../pool/pool.js')).sharedPool(threads);
-    // Explicit files only (no -r, no stdin): their total size tells whether calibrating can pay off.
-    const expectedBytes = dirs.length === 0 && !files.includes('-') ? files.reduce((sum, f) => sum + sizeOf(f), 0) : undefined;
+    // Explicit files only (no -r, no stdin): whether they hold enough to make calibrating pay off.
+    // Stats stop at the threshold, so thousands of files given by xargs cost no extra start-up.
+    let expectedBytes: number | undefined;
+    if (dirs.length === 0 && !files.includes('-')) {
+      expectedBytes = 0;
+      for (const f of files) {
+        if (expectedBytes >= CALIBRATE_ABOVE_BYTES) break;
+        expectedBytes += sizeOf(f);
+      }
+    }
     plan = { params, backend: resolveBackend(backendChoice, params, io.env, expectedBytes), keepTree };
   } catch (err) {
     const e = err instanceof VeritreeError ? err : usageError(String(err));
