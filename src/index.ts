@@ -30,10 +30,10 @@ export { verifyCas } from './cas/check.js';
 export type { VerifyCasOptions, CasSummary } from './cas/check.js';
 export { ObjectStore } from './composefs/store.js';
 export { importTree } from './composefs/import.js';
-/** fs-verity ioctls, statx and xattrs (koffi; FORMATS.md §2). */
+/** fs-verity ioctls, statx and xattrs (koffi; docs/FORMATS.md §2). */
 export * as kernel from './kernel/index.js';
-/** EROFS / composefs image reader (FORMATS.md §5). */
+/** EROFS / composefs image reader (docs/FORMATS.md §5). */
 export * as erofs from './erofs/index.js';
-/** overlay.metacopy / redirect parsing and lower-layer validation (FORMATS.md §3). */
+/** overlay.metacopy / redirect parsing and lower-layer validation (docs/FORMATS.md §3). */
 export * as overlay from './overlay/index.js';
 

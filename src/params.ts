@@ -2,7 +2,7 @@
  * fs-verity parameters: hash algorithms, Merkle block sizes and salts — parsing and validation
  * in one place.
  *
- * Spec: shared/spec/FORMATS.md §1.1 (fsverity-utils `lib/hash_algs.c`, `lib/compute_digest.c`,
+ * Spec: docs/FORMATS.md §1.1 (fsverity-utils `lib/hash_algs.c`, `lib/compute_digest.c`,
  * `common/fsverity_uapi.h`; kernel `fs/verity/open.c`).
  */
 import { invalidArgument } from './report/errors.js';
@@ -19,7 +19,7 @@ export interface HashAlgInfo {
   readonly hashBlockSize: number;
 }
 
-/** FORMATS.md §1.1: FS_VERITY_HASH_ALG_SHA256 = 1, FS_VERITY_HASH_ALG_SHA512 = 2. */
+/** docs/FORMATS.md §1.1: FS_VERITY_HASH_ALG_SHA256 = 1, FS_VERITY_HASH_ALG_SHA512 = 2. */
 export const HASH_ALGS: Readonly<Record<HashAlg, HashAlgInfo>> = Object.freeze({
   sha256: Object.freeze({ name: 'sha256', id: 1, digestSize: 32, hashBlockSize: 64 }),
   sha512: Object.freeze({ name: 'sha512', id: 2, digestSize: 64, hashBlockSize: 128 }),
@@ -109,7 +109,7 @@ export function resolveParams(input: VerityParamsInput = {}): VerityParams {
   };
 }
 
-/** FORMATS.md §1.2 step 1: zero-pad to `roundup(salt_size, hash_block_size)`; empty stays empty. */
+/** docs/FORMATS.md §1.2 step 1: zero-pad to `roundup(salt_size, hash_block_size)`; empty stays empty. */
 export function padSalt(salt: Uint8Array, alg: HashAlgInfo): Uint8Array {
   if (salt.length === 0) return new Uint8Array(0);
   const padded = new Uint8Array(Math.ceil(salt.length / alg.hashBlockSize) * alg.hashBlockSize);

@@ -12,10 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run as checkImage } from '../src/cli/check-image.js';
 import { parseDumpLine } from '../src/composefs/dump.js';
 import { digestBytes } from '../src/merkle/file.js';
-import { FIXTURES_DIR, fixture, haveFixtures } from './helpers/fixtures.js';
+import { FIXTURES_DIR, fixture } from './helpers/fixtures.js';
 import { memoryIO } from './helpers/cli.js';
-
-if (!haveFixtures) console.warn(`check-image tests skipped: no fixtures at ${FIXTURES_DIR}`);
 
 const IMAGES = ['small.cfs', 'small-v0.cfs', 'small-hardlink.cfs', 'small-user-xattrs.cfs', 'small-skip-xattrs.cfs', 'small-epoch-nodev.cfs'];
 
@@ -63,7 +61,6 @@ function storeCopy(name: string): string {
 }
 
 beforeAll(() => {
-  if (!haveFixtures) return;
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'veritree-check-image-'));
   execFileSync('tar', ['-xf', fixture('objects.tar'), '-C', work]);
   objects = path.join(work, 'objects');
@@ -73,7 +70,7 @@ afterAll(() => {
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
-describe.skipIf(!haveFixtures)('check-image on the fixture images', () => {
+describe('check-image on the fixture images', () => {
   it.each(IMAGES)('%s is clean against the fixture objects (verity=on and require)', async (image) => {
     for (const mode of ['on', 'require']) {
       const { status, report } = await checkJson(image, [objects], ['--verity', mode]);
@@ -87,7 +84,7 @@ describe.skipIf(!haveFixtures)('check-image on the fixture images', () => {
   it('counts: every regular file checked, each object hashed once however many files use it', async () => {
     const { report } = await checkJson('small.cfs', [objects]);
     const files = dumpFiles('small.dump');
-    // The whiteout is an empty regular file inside the image (FORMATS.md §4.6), a file for overlayfs too.
+    // The whiteout is an empty regular file inside the image (docs/FORMATS.md §4.6), a file for overlayfs too.
     expect(report.summary.filesChecked).toBe(files.size + 1);
     const objectNames = fs.readFileSync(fixture('small.objects'), 'utf8').trim().split('\n');
     expect(report.summary.objectsReferenced).toBe(objectNames.length);
@@ -240,7 +237,7 @@ describe.skipIf(!haveFixtures)('check-image on the fixture images', () => {
   });
 });
 
-describe.skipIf(!haveFixtures)('the lower layer check-image streams (raw EROFS, what overlayfs reads)', () => {
+describe('the lower layer check-image streams (raw EROFS, what overlayfs reads)', () => {
   it('agrees with the composefs view on every fixture image; its extras are only the whiteouts composefs hides', async () => {
     const { openErofs, openImage } = await import('../src/erofs/index.js');
     const { erofsEntries, imageEntries } = await import('../src/overlay/lower.js');

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skipAllUnless } from './helpers/skip.js';
 import { CLI, veritree } from './helpers/cli.js';
 import { which } from './helpers/fixtures.js';
 
@@ -138,7 +139,8 @@ describe('veritree digest bad input', () => {
 });
 
 const FSVERITY = which('fsverity');
-describe.skipIf(!FSVERITY)('side by side with fsverity digest', () => {
+describe('side by side with fsverity digest', () => {
+  skipAllUnless(FSVERITY ? undefined : 'fsverity (Debian package fsverity) is not installed');
   it('agrees on awkward sizes, algorithms, block sizes and salts', () => {
     const sizes = [0, 1, 63, 64, 65, 4095, 4096, 4097, 8191, 8193, 524287, 524288, 524289, 128 * 4096 + 1, 3 * 1024 * 1024 + 17];
     const files = sizes.map((s) => {

@@ -6,20 +6,17 @@
  * `image-invalid` VeritreeError — never a RangeError/TypeError or any other exception — and
  * within a time bound. Reproduce a failure with VERITREE_FUZZ_SEED (and VERITREE_FUZZ_RUNS).
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatDump, formatLs } from '../src/cli/image.js';
 import { ErofsImage, readImage } from '../src/erofs/index.js';
 import { ImageInvalidError, VeritreeError } from '../src/report/errors.js';
+import { FIXTURES_DIR } from './helpers/fixtures.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const FIXTURES = process.env.VERITREE_FIXTURES ?? path.resolve(here, '../../shared/fixtures/composefs-small');
-const haveFixtures = existsSync(path.join(FIXTURES, 'small.cfs'));
-if (!haveFixtures) console.warn(`erofs fuzz tests skipped: no fixture images at ${FIXTURES} (set VERITREE_FIXTURES)`);
+const FIXTURES = FIXTURES_DIR;
 
 const SEED = Number(process.env.VERITREE_FUZZ_SEED ?? 0x5eed);
 const RUNS = Number(process.env.VERITREE_FUZZ_RUNS ?? 1500);
@@ -36,7 +33,6 @@ interface Fixture {
 }
 
 function loadFixtures(): Fixture[] {
-  if (!haveFixtures) return [];
   return readdirSync(FIXTURES).filter((f) => /^small.*\.cfs$/.test(f)).sort().map((name) => {
     const bytes = new Uint8Array(readFileSync(path.join(FIXTURES, name)));
     const img = new ErofsImage(bytes, name);
@@ -187,7 +183,7 @@ function exercise(bytes: Uint8Array): 'valid' | 'invalid' {
   return outcome;
 }
 
-describe.skipIf(!haveFixtures)('EROFS reader under mutation (seeded property test)', () => {
+describe('EROFS reader under mutation (seeded property test)', () => {
   const fixtureIndex = fc.nat({ max: Math.max(0, fixtures.length - 1) });
 
   it('the unmutated fixtures are valid', () => {

@@ -4,21 +4,17 @@
  * EXPECTED.txt, objects.tar) — nothing is copied into this file.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable, Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../src/cli/image.js';
+import { FIXTURES_DIR, fixture } from './helpers/fixtures.js';
 import { ESCAPE_STANDARD, NOESCAPE_SPACE, escapeBytes, parseDumpLine } from '../src/composefs/dump.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const FIXTURES = process.env.VERITREE_FIXTURES ?? path.resolve(here, '../../shared/fixtures/composefs-small');
-const haveFixtures = existsSync(path.join(FIXTURES, 'EXPECTED.txt'));
-if (!haveFixtures) console.warn(`image-cli tests skipped: no fixtures at ${FIXTURES} (set VERITREE_FIXTURES)`);
-
-const fx = (name: string): string => path.join(FIXTURES, name);
+const FIXTURES = FIXTURES_DIR;
+const fx = fixture;
 
 /** EXPECTED.txt as { command → output, status } (blocks: `$ cmd`, output, `[exit status: N]`). */
 function parseExpected(text: string): Map<string, { output: string; status: number }> {
@@ -79,9 +75,9 @@ function lsLineFromDump(line: string): string | null {
   return `${out}\n`;
 }
 
-describe.skipIf(!haveFixtures)('veritree image (composefs-info 1.0.8 compatibility)', () => {
-  const expected = haveFixtures ? parseExpected(readFileSync(fx('EXPECTED.txt'), 'latin1')) : new Map();
-  const images = haveFixtures ? readdirSync(FIXTURES).filter((f) => /^small.*\.cfs$/.test(f)).sort() : [];
+describe('veritree image (composefs-info 1.0.8 compatibility)', () => {
+  const expected = parseExpected(readFileSync(fx('EXPECTED.txt'), 'latin1'));
+  const images = readdirSync(FIXTURES).filter((f) => /^small.*\.cfs$/.test(f)).sort();
   const recorded = (cmd: string): { output: string; status: number } => {
     const b = expected.get(cmd);
     if (b === undefined) throw new Error(`EXPECTED.txt has no block for: ${cmd}`);

@@ -10,18 +10,18 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skipAllUnless } from './helpers/skip.js';
 import { run as importVerb } from '../src/cli/import.js';
 import { run as checkImage } from '../src/cli/check-image.js';
 import { parseDumpLine, type DumpRecord } from '../src/composefs/dump.js';
 import { composefsDirSize, importTree } from '../src/composefs/import.js';
 import { ObjectStore, identityOf } from '../src/composefs/store.js';
-import { FIXTURES_DIR, fixture, haveFixtures, unquoteBash } from './helpers/fixtures.js';
+import { fixture, unquoteBash } from './helpers/fixtures.js';
 import { memoryIO } from './helpers/cli.js';
 
 const isRoot = process.getuid?.() === 0;
-const canRun = haveFixtures && isRoot;
-if (!haveFixtures) console.warn(`import tests skipped: no fixtures at ${FIXTURES_DIR}`);
-else if (!isRoot) console.warn('import tree tests skipped: extracting small-src.tar faithfully (devices, trusted.* xattrs) needs root');
+const canRun = isRoot;
+const NEEDS_ROOT = 'extracting small-src.tar faithfully (devices, trusted.* xattrs) needs root; CI runs as root';
 
 let work: string;
 let src: string;
@@ -56,7 +56,6 @@ function referenceDigests(): Map<string, string> {
 }
 
 beforeAll(() => {
-  if (!haveFixtures) return;
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'veritree-import-'));
   execFileSync('tar', ['-xf', fixture('objects.tar'), '-C', work]);
   refObjects = path.join(work, 'objects');
@@ -69,7 +68,8 @@ afterAll(() => {
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
-describe.skipIf(!canRun)('importTree on small-src vs mkcomposefs', () => {
+describe('importTree on small-src vs mkcomposefs', () => {
+  skipAllUnless(canRun ? undefined : NEEDS_ROOT);
   let store: string;
   let dump: string;
   beforeAll(async () => {
@@ -131,7 +131,8 @@ describe.skipIf(!canRun)('importTree on small-src vs mkcomposefs', () => {
   });
 });
 
-describe.skipIf(!canRun)('veritree import (CLI)', () => {
+describe('veritree import (CLI)', () => {
+  skipAllUnless(canRun ? undefined : NEEDS_ROOT);
   it('--dump FILE writes the dump atomically; the summary goes to stdout', async () => {
     const c = memoryIO('latin1');
     const dumpFile = path.join(work, 'cli.dump');
@@ -172,7 +173,7 @@ describe.skipIf(!canRun)('veritree import (CLI)', () => {
   });
 });
 
-describe.skipIf(!haveFixtures)('ObjectStore', () => {
+describe('ObjectStore', () => {
   const content = Buffer.from('composefs object content, more than sixty-four bytes long: 0123456789abcdef');
 
   it('add(path): named by the fs-verity digest, stored once', async () => {
@@ -222,7 +223,7 @@ describe.skipIf(!haveFixtures)('ObjectStore', () => {
   });
 });
 
-describe('composefsDirSize (FORMATS.md §5.5)', () => {
+describe('composefsDirSize (docs/FORMATS.md §5.5)', () => {
   it('matches the directory sizes composefs-info prints for the fixture', () => {
     const b = (s: string) => Buffer.from(s);
     expect(composefsDirSize([], false)).toBe(27);

@@ -1,5 +1,5 @@
 /**
- * errno → error code and meaning for each kernel operation (FORMATS.md §2.3, §2.4, §2.7).
+ * errno → error code and meaning for each kernel operation (docs/FORMATS.md §2.3, §2.4, §2.7).
  */
 import { describe, expect, it } from 'vitest';
 import { errnoName, kernelErrnoError, LINUX_EXTRA_ERRNO, meaningOf } from '../src/kernel/errors.js';

@@ -1,5 +1,5 @@
 /**
- * Byte layouts of the fs-verity ioctl arguments (FORMATS.md §2.1, §2.2), checked without a kernel.
+ * Byte layouts of the fs-verity ioctl arguments (docs/FORMATS.md §2.1, §2.2), checked without a kernel.
  */
 import { describe, expect, it } from 'vitest';
 import {

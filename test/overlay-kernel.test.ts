@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error plain JS harness shared with the kernel tests
 import * as vm from './kernel/vm.mjs';
-import { FIXTURES_DIR, haveFixtures } from './helpers/fixtures.js';
+import { FIXTURES_DIR } from './helpers/fixtures.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -58,10 +58,6 @@ function compiledDist(): string {
 }
 
 beforeAll(async () => {
-  if (!haveFixtures) {
-    skipReason = `overlay kernel test skipped: no fixtures at ${FIXTURES_DIR}`;
-    return;
-  }
   let prepared: unknown;
   try {
     prepared = vm.prepare();

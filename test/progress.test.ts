@@ -8,6 +8,7 @@ import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { skipAllUnless } from './helpers/skip.js';
 import { ProgressLine, formatBytes, formatDuration } from '../src/report/progress.js';
 import { CLI } from './helpers/cli.js';
 
@@ -109,7 +110,8 @@ describe('ProgressLine', () => {
 
 const haveScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
 
-describe.skipIf(!haveScript)('verify-cas progress on a terminal (script(1) pty)', () => {
+describe('verify-cas progress on a terminal (script(1) pty)', () => {
+  skipAllUnless(haveScript ? undefined : 'script(1) (util-linux) is not installed');
   let store: string;
   beforeEach(() => {
     store = fs.mkdtempSync(path.join(os.tmpdir(), 'veritree-progress-'));

@@ -1,6 +1,6 @@
 /**
  * The one small interface every hashing backend implements (hash-wasm style): hash N equal-length
- * blocks, each prefixed by the padded salt (FORMATS.md §1.2 step 1), into N concatenated digests.
+ * blocks, each prefixed by the padded salt (docs/FORMATS.md §1.2 step 1), into N concatenated digests.
  * That single operation is all the Merkle tree needs; the descriptor uses `hash()`.
  */
 import type { HashAlgInfo } from '../params.js';

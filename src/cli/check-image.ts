@@ -2,7 +2,7 @@
  * `veritree check-image IMAGE --objects DIR [--objects DIR…] [--verity on|require]` — checks a
  * composefs image's CAS-backed files against object stores the way overlayfs `verity=` would on
  * a `lowerdir=IMAGE::DIR1::DIR2` mount, reading the image in userspace (no mount, no root).
- * FORMATS.md §3.3–§3.6 (overlay verity), §4.6 (what composefs stores), src/overlay/.
+ * docs/FORMATS.md §3.3–§3.6 (overlay verity), §4.6 (what composefs stores), src/overlay/.
  */
 import { openErofs } from '../erofs/index.js';
 import { erofsEntries } from '../overlay/lower.js';

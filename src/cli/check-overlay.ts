@@ -1,7 +1,7 @@
 /**
  * `veritree check-overlay LOWERDIR --data DIR [--data DIR…] [--verity on|require]` — the same check
  * as check-image on a plain directory (or a mounted image) used as the metadata layer, reading its
- * real xattrs with llistxattr/lgetxattr and never following symlinks. FORMATS.md §3, src/overlay/.
+ * real xattrs with llistxattr/lgetxattr and never following symlinks. docs/FORMATS.md §3, src/overlay/.
  */
 import { directoryEntries } from '../overlay/lower.js';
 import { COMMON_HELP, runCheck } from '../overlay/cli-check.js';

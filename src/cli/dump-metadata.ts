@@ -1,7 +1,7 @@
 /**
  * `veritree dump-metadata merkle_tree|descriptor|signature FILE [--offset N] [--length N]`: the
  * raw bytes FS_IOC_READ_VERITY_METADATA returns, to stdout, like `fsverity dump_metadata`
- * (FORMATS.md §2.2; the Merkle tree comes root level first, §1.2).
+ * (docs/FORMATS.md §2.2; the Merkle tree comes root level first, §1.2).
  */
 import type { Writable } from 'node:stream';
 import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, type Verb } from './io.js';

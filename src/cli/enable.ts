@@ -1,6 +1,6 @@
 /**
  * `veritree enable FILE... | -r DIR...`: FS_IOC_ENABLE_VERITY on many files at once, with the
- * kernel's errors explained (FORMATS.md §2.3). Prints nothing per enabled file (like `fsverity
+ * kernel's errors explained (docs/FORMATS.md §2.3). Prints nothing per enabled file (like `fsverity
  * enable`), one stderr line per problem, and a summary line. Exit 0 when every file has verity
  * with the requested parameters, 1 when some file failed or differs, 2 on usage errors.
  */

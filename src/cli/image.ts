@@ -1,6 +1,6 @@
 /**
  * `veritree image ls|objects|missing-objects|dump IMAGE...` — composefs-info 1.0.8 compatible
- * (FORMATS.md §4.3, dump format §4.4), byte for byte on the fixture images.
+ * (docs/FORMATS.md §4.3, dump format §4.4), byte for byte on the fixture images.
  *
  * - `ls`: one line per path below the root, pre-order, children sorted; directories get `/` +
  *   TAB, symlinks TAB `-> target`, regular files with a backing object TAB `@ XX/YYYY…`. A later

@@ -2,7 +2,7 @@
  * `veritree import SRC --objects DIR [--dump FILE] [--enable]` — the builder backend: every regular
  * file of SRC larger than 64 bytes goes into the composefs object store DIR (`XX/<62 hex>` by
  * fs-verity SHA-256 digest), and a composefs-dump(5) of the tree is written for
- * `mkcomposefs --from-file` (FORMATS.md §4.1, §4.4; src/composefs/import.ts).
+ * `mkcomposefs --from-file` (docs/FORMATS.md §4.1, §4.4; src/composefs/import.ts).
  */
 import { ObjectStore } from '../composefs/store.js';
 import { importTree } from '../composefs/import.js';

@@ -1,7 +1,7 @@
 /**
  * `veritree measure FILE... | -r DIR...`: the kernel's fs-verity digest of verity files
- * (FS_IOC_MEASURE_VERITY, FORMATS.md §2.4), printed exactly like `fsverity measure`:
- * `sha256:<hex> <path>` (FORMATS.md §1.4). Exit 1 if some file could not be measured.
+ * (FS_IOC_MEASURE_VERITY, docs/FORMATS.md §2.4), printed exactly like `fsverity measure`:
+ * `sha256:<hex> <path>` (docs/FORMATS.md §1.4). Exit 1 if some file could not be measured.
  */
 import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, write, type CliIO, type Verb } from './io.js';
 import { parseIntOption, parseVerbArgs } from './args.js';

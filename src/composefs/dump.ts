@@ -1,5 +1,5 @@
 /**
- * composefs-dump(5) text format (FORMATS.md §4.4): the escaper composefs-info uses for every
+ * composefs-dump(5) text format (docs/FORMATS.md §4.4): the escaper composefs-info uses for every
  * field, a writer for one line per path, and a parser of such lines.
  *
  * Escaping (composefs-info `print_escaped`): `\` → `\\`, newline → `\n`, CR → `\r`, TAB → `\t`;

@@ -1,5 +1,5 @@
 /**
- * Source tree → object store + composefs-dump(5) text (FORMATS.md §4.1, §4.4, §4.6; §5.5 for
+ * Source tree → object store + composefs-dump(5) text (docs/FORMATS.md §4.1, §4.4, §4.6; §5.5 for
  * directory sizes): the builder backend of `veritree import`, doing what `mkcomposefs
  * --digest-store=DIR SRC` does before it writes an image, so that `mkcomposefs --from-file` can
  * write the image from the dump.
@@ -29,7 +29,7 @@ import { fileChanged, fromSystemError, importUnsupported, VeritreeError } from '
 
 /** `LCFS_RECOMMENDED_INLINE_CONTENT_MAX`: files up to this size are inlined, never stored. */
 export const INLINE_CONTENT_MAX = 64;
-/** composefs EROFS block size and its directory packing (FORMATS.md §5.5). */
+/** composefs EROFS block size and its directory packing (docs/FORMATS.md §5.5). */
 const EROFS_BLOCK_SIZE = 4096;
 const EROFS_DIRENT_SIZE = 12;
 const S_IFMT = 0o170000;
@@ -137,7 +137,7 @@ function* preorder(root: SourceNode): Generator<SourceNode> {
 const isWhiteout = (n: SourceNode) => fileType(Number(n.st.mode)) === S_IFCHR && n.st.rdev === 0n;
 
 /**
- * Size composefs gives a directory (FORMATS.md §5.5): `.`, `..` and the children as 12-byte dirents
+ * Size composefs gives a directory (docs/FORMATS.md §5.5): `.`, `..` and the children as 12-byte dirents
  * plus names, sorted, packed greedily into 4096-byte blocks; a last partial block over half a block
  * becomes a full one. The root also holds the whiteouts `00`..`ff` not taken by a child (§4.6).
  */

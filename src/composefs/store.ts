@@ -1,5 +1,5 @@
 /**
- * A composefs object store (FORMATS.md §4.1): every file is stored once under the lowercase hex
+ * A composefs object store (docs/FORMATS.md §4.1): every file is stored once under the lowercase hex
  * of its fs-verity SHA-256 digest (4096-byte blocks, no salt), split after the first byte —
  * `DIR/XX/<62 hex>` — which is also the image payload, the redirect minus its `/`.
  *

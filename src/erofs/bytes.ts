@@ -1,5 +1,5 @@
 /**
- * Bounds-checked little-endian access to a whole image held in memory (FORMATS.md §5: "all
+ * Bounds-checked little-endian access to a whole image held in memory (docs/FORMATS.md §5: "all
  * integers little-endian"). Every read names what it reads, so a malformed image fails with an
  * `image-invalid` error carrying the byte offset and the reason — never a RangeError from a
  * Buffer or DataView.

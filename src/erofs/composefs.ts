@@ -1,5 +1,5 @@
 /**
- * The composefs view of an image (FORMATS.md §5.8, §4.6), the tree composefs-info 1.0.8 prints:
+ * The composefs view of an image (docs/FORMATS.md §5.8, §4.6), the tree composefs-info 1.0.8 prints:
  *
  * - `.`/`..` skipped; char devices 0/0 skipped wherever they appear (composefs' reader refuses
  *   them, which hides the synthetic root whiteouts `00`..`ff`);
@@ -35,7 +35,7 @@ import type { ErofsInode } from './inode.js';
 import { isFlat } from './inode.js';
 import type { RawXattr } from './xattr.js';
 
-// Overlay xattr names composefs writes and interprets (FORMATS.md §3.2, §3.7, §4.6).
+// Overlay xattr names composefs writes and interprets (docs/FORMATS.md §3.2, §3.7, §4.6).
 const OVERLAY_PREFIX = 'trusted.overlay.';
 const OVERLAY_ESCAPE_PREFIX = 'trusted.overlay.overlay.';
 const TRUSTED_PREFIX = 'trusted.';

@@ -1,9 +1,9 @@
 /**
- * EROFS and composefs on-disk constants (FORMATS.md §4.7 composefs framing, §5 EROFS).
+ * EROFS and composefs on-disk constants (docs/FORMATS.md §4.7 composefs framing, §5 EROFS).
  * Each value cites where it comes from; nothing here is computed.
  */
 
-// --- composefs header (FORMATS.md §4.7; composefs libcomposefs/lcfs-erofs.h) ---
+// --- composefs header (docs/FORMATS.md §4.7; composefs libcomposefs/lcfs-erofs.h) ---
 export const COMPOSEFS_MAGIC = 0xd078629a;
 /** LCFS_EROFS_VERSION: the only header version composefs' own reader accepts. */
 export const COMPOSEFS_HEADER_VERSION = 1;
@@ -11,7 +11,7 @@ export const COMPOSEFS_HEADER_SIZE = 32;
 /** LCFS_EROFS_FLAGS_HAS_ACL: set when any system.posix_acl_* xattr is present. */
 export const COMPOSEFS_FLAG_HAS_ACL = 0x1;
 
-// --- superblock (FORMATS.md §5.1; erofs_fs.h struct erofs_super_block) ---
+// --- superblock (docs/FORMATS.md §5.1; erofs_fs.h struct erofs_super_block) ---
 export const EROFS_SUPER_OFFSET = 1024;
 export const EROFS_SUPER_MAGIC = 0xe0f5e1e2;
 export const EROFS_SUPER_SIZE = 128;
@@ -53,7 +53,7 @@ export const INCOMPAT_NAMES: ReadonlyArray<readonly [number, string]> = [
   [INCOMPAT_METABOX, 'metabox'],
 ];
 
-// --- inodes (FORMATS.md §5.2, §5.3) ---
+// --- inodes (docs/FORMATS.md §5.2, §5.3) ---
 /** EROFS_ISLOTBITS: nids count 32-byte slots from meta_blkaddr. */
 export const EROFS_ISLOT_BITS = 5;
 export const EROFS_INODE_COMPACT_SIZE = 32;
@@ -72,7 +72,7 @@ export const LAYOUT_COMPRESSED_COMPACT = 3;
 export const LAYOUT_CHUNK_BASED = 4;
 export const LAYOUT_NAMES = ['flat-plain', 'compressed-full', 'flat-inline', 'compressed-compact', 'chunk-based'] as const;
 
-/** Chunk format (i_u.c.format) bits (FORMATS.md §5.6). */
+/** Chunk format (i_u.c.format) bits (docs/FORMATS.md §5.6). */
 export const CHUNK_FORMAT_BLKBITS_MASK = 0x1f;
 export const CHUNK_FORMAT_INDEXES = 0x20;
 export const CHUNK_FORMAT_48BIT = 0x40;
@@ -92,7 +92,7 @@ export const S_IFDIR = 0o040000;
 export const S_IFCHR = 0o020000;
 export const S_IFIFO = 0o010000;
 
-// --- xattrs (FORMATS.md §5.4) ---
+// --- xattrs (docs/FORMATS.md §5.4) ---
 /** sizeof(struct erofs_xattr_ibody_header). */
 export const XATTR_IBODY_HEADER_SIZE = 12;
 /** sizeof(struct erofs_xattr_entry) before the name; entries are padded to EROFS_XATTR_ALIGN. */
@@ -116,7 +116,7 @@ export const XATTR_PREFIXES: readonly string[] = [
   'security.',
 ];
 
-// --- directories (FORMATS.md §5.5) ---
+// --- directories (docs/FORMATS.md §5.5) ---
 /** sizeof(struct erofs_dirent): __le64 nid, __le16 nameoff, u8 file_type, u8 reserved. */
 export const EROFS_DIRENT_SIZE = 12;
 /** EROFS_NAME_LEN. */

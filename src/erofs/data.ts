@@ -1,5 +1,5 @@
 /**
- * File data of an uncompressed EROFS inode (FORMATS.md §5.6): FLAT_PLAIN blocks, FLAT_INLINE
+ * File data of an uncompressed EROFS inode (docs/FORMATS.md §5.6): FLAT_PLAIN blocks, FLAT_INLINE
  * blocks plus the inline tail, and CHUNK_BASED chunk tables with 4-byte block addresses or
  * 8-byte chunk indexes, where EROFS_NULL_ADDR is a hole that reads as zeros.
  */

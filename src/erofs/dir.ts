@@ -1,5 +1,5 @@
 /**
- * Directory blocks (FORMATS.md §5.5; §5.8 step 5): an array of 12-byte `erofs_dirent`s at the
+ * Directory blocks (docs/FORMATS.md §5.5; §5.8 step 5): an array of 12-byte `erofs_dirent`s at the
  * start of each block, then the names back to back. The entry count is `nameoff[0] / 12`; name
  * i spans [nameoff_i, nameoff_{i+1}), and the last one ends at the first NUL or at the end of the
  * block's data. Checks follow the kernel's `erofs_fill_dentries`: a sane first name offset,

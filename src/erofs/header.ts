@@ -1,5 +1,5 @@
 /**
- * The 32-byte composefs header in front of the EROFS superblock (FORMATS.md §4.7,
+ * The 32-byte composefs header in front of the EROFS superblock (docs/FORMATS.md §4.7,
  * composefs libcomposefs/lcfs-erofs.h `struct lcfs_erofs_header_s`; §5.8 step 1).
  */
 import type { ImageBytes } from './bytes.js';

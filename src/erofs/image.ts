@@ -1,5 +1,5 @@
 /**
- * A whole EROFS image in memory, with or without the composefs header (FORMATS.md §4.7, §5):
+ * A whole EROFS image in memory, with or without the composefs header (docs/FORMATS.md §4.7, §5):
  * the raw filesystem view — inodes by nid, xattrs as stored, directory entries in on-disk order
  * (`.` and `..` included), file data, and a raw walk. Everything is bounds-checked; malformed
  * images fail with `image-invalid`. Directory walks refuse loops and directories reachable by

@@ -1,5 +1,5 @@
 /**
- * EROFS / composefs image reader (FORMATS.md §4.7, §5). `openImage` gives the composefs view
+ * EROFS / composefs image reader (docs/FORMATS.md §4.7, §5). `openImage` gives the composefs view
  * composefs-info prints (§5.8); `openErofs` the raw filesystem.
  */
 export { openImage, readImage, ComposefsImage, collectPayloads, nodeType, uniqueSorted } from './composefs.js';

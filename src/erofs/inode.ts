@@ -1,5 +1,5 @@
 /**
- * Compact (32-byte) and extended (64-byte) EROFS inodes (FORMATS.md §5.2 locating an inode,
+ * Compact (32-byte) and extended (64-byte) EROFS inodes (docs/FORMATS.md §5.2 locating an inode,
  * §5.3 inode formats, §5.6 data layouts). Parsing validates everything that later reads rely
  * on: the file type, the layout, that the inline xattr area and the data the layout names lie
  * inside the image, and that an inline tail does not cross a block boundary.
@@ -24,7 +24,7 @@ const FILE_TYPES: ReadonlyMap<number, FileType> = new Map([
 
 export type DataLayout = (typeof LAYOUT_NAMES)[number];
 
-/** Where a chunk-based inode keeps its chunk table (FORMATS.md §5.6). */
+/** Where a chunk-based inode keeps its chunk table (docs/FORMATS.md §5.6). */
 export interface ChunkTable {
   /** log2 of the chunk size in bytes. */
   readonly chunkBits: number;
@@ -68,12 +68,12 @@ export interface ErofsInode {
   readonly chunks: ChunkTable | null;
 }
 
-/** Linux `new_decode_dev` (FORMATS.md §5.6): major and minor of an rdev. */
+/** Linux `new_decode_dev` (docs/FORMATS.md §5.6): major and minor of an rdev. */
 export function decodeDev(rdev: number): { major: number; minor: number } {
   return { major: (rdev & 0xfff00) >>> 8, minor: (rdev & 0xff) | ((rdev >>> 12) & 0xfff00) };
 }
 
-/** Byte offset of inode `nid` (FORMATS.md §5.2). */
+/** Byte offset of inode `nid` (docs/FORMATS.md §5.2). */
 export function inodeOffset(sb: Superblock, nid: number): number {
   return sb.metaOffset + nid * 2 ** EROFS_ISLOT_BITS;
 }

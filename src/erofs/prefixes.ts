@@ -1,5 +1,5 @@
 /**
- * The long xattr name-prefix table (FORMATS.md §5.4, "Bit 7 EROFS_XATTR_LONG_PREFIX"):
+ * The long xattr name-prefix table (docs/FORMATS.md §5.4, "Bit 7 EROFS_XATTR_LONG_PREFIX"):
  * `xattr_prefix_count` records starting at byte `xattr_prefix_start * 4` of the packed inode's
  * data, or of the image itself when there is no packed inode. Each record is 4-byte aligned:
  * `__le16 len`, then `len` bytes = one base name-index byte and the infix.

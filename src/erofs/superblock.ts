@@ -1,5 +1,5 @@
 /**
- * The EROFS superblock at byte 1024 (FORMATS.md §5.1; §5.8 step 2): magic, block size, features,
+ * The EROFS superblock at byte 1024 (docs/FORMATS.md §5.1; §5.8 step 2): magic, block size, features,
  * root nid and the metadata / shared-xattr areas. Unknown or unsupported incompat features are
  * refused, as the kernel does; compat features never are (the superblock checksum, a compat
  * feature, is therefore reported but not verified).

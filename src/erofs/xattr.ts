@@ -1,5 +1,5 @@
 /**
- * Inline and shared xattrs of an inode (FORMATS.md §5.4; §5.8 step 4): the 12-byte ibody
+ * Inline and shared xattrs of an inode (docs/FORMATS.md §5.4; §5.8 step 4): the 12-byte ibody
  * header, `h_shared_count` ids into the shared area at `xattr_blkaddr`, then 4-byte aligned
  * `erofs_xattr_entry` records up to the end of the `i_xattr_icount` area. Names are rebuilt from
  * the short name index (or the long-prefix table when bit 7 is set) plus the stored suffix.

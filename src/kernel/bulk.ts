@@ -4,7 +4,7 @@
  * already has verity with a different hash, block size or salt is reported. ETXTBSY is retried
  * briefly and, with `copy`, resolved by enabling a replacement copy (./copy.ts).
  *
- * Spec: shared/spec/FORMATS.md §2.3 (EEXIST, ETXTBSY), §1.3 (descriptor fields compared).
+ * Spec: docs/FORMATS.md §2.3 (EEXIST, ETXTBSY), §1.3 (descriptor fields compared).
  */
 import { resolveParams, type VerityParams } from '../params.js';
 import { VeritreeError } from '../report/errors.js';

@@ -1,7 +1,7 @@
 /**
  * fs-verity ioctl request numbers, struct sizes and flag bits (Linux, x86_64 / arm64 LP64).
  *
- * Spec: shared/spec/FORMATS.md §2.1 (values computed against the host's `<linux/fsverity.h>` /
+ * Spec: docs/FORMATS.md §2.1 (values computed against the host's `<linux/fsverity.h>` /
  * `<linux/fs.h>`, identical to fsverity-utils `common/fsverity_uapi.h`) and §2.2 (layouts).
  * The request numbers encode the argument size (`_IOW/_IOWR`), so they only hold where the
  * structs have the sizes below; test/kernel-structs.test.ts re-derives them with `ioc()`.

@@ -1,6 +1,6 @@
 /**
  * `enable --copy`: when a file cannot get fs-verity because some process holds it open for
- * writing (ETXTBSY, FORMATS.md §2.3), enable it on a fresh copy instead and rename the copy over
+ * writing (ETXTBSY, docs/FORMATS.md §2.3), enable it on a fresh copy instead and rename the copy over
  * the original. The writer keeps its (now unlinked) inode; readers opening the path afterwards get
  * the verity file. Mode, owner, extended attributes and timestamps are carried over; other hard
  * links to the old inode are not (a rename replaces one name only).

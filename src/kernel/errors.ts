@@ -1,7 +1,7 @@
 /**
  * errno → typed VeritreeError with the meaning the kernel gives that errno for the operation.
  *
- * Spec: shared/spec/FORMATS.md §2.3 (FS_IOC_ENABLE_VERITY errors and their order), §2.4
+ * Spec: docs/FORMATS.md §2.3 (FS_IOC_ENABLE_VERITY errors and their order), §2.4
  * (FS_IOC_MEASURE_VERITY / FS_IOC_READ_VERITY_METADATA errors), §2.6 (EPERM on opening a verity
  * file for writing), §2.7 (ENOTTY vs EOPNOTSUPP; what each filesystem needs).
  */
@@ -51,7 +51,7 @@ export function errnoName(errno: number): string {
   return ERRNO_BY_NUMBER.get(errno) ?? `E${errno}`;
 }
 
-/** The fix for "no fs-verity here", per filesystem (FORMATS.md §2.7). */
+/** The fix for "no fs-verity here", per filesystem (docs/FORMATS.md §2.7). */
 export const NOT_SUPPORTED_HINT =
   'ext4 needs the verity feature (`tune2fs -O verity DEVICE` or `mkfs.ext4 -O verity`), f2fs `mkfs.f2fs -O verity`; ' +
   'tmpfs, overlayfs, xfs and network filesystems have no fs-verity';

@@ -1,5 +1,5 @@
 /**
- * veritree's kernel interface: fs-verity ioctls, statx and xattrs (FORMATS.md §2), sync for
+ * veritree's kernel interface: fs-verity ioctls, statx and xattrs (docs/FORMATS.md §2), sync for
  * worker threads and async off the event loop, with failures as typed VeritreeErrors.
  */
 export * from './constants.js';

@@ -3,7 +3,7 @@
  * ioctl, statx and the l*xattr family. Loaded lazily on first use so that importing veritree on a
  * platform without koffi or glibc costs nothing until a kernel call is actually made.
  *
- * Spec: shared/spec/FORMATS.md §2.1 (the ioctls), §2.5 (statx); xattr(7) for the xattr calls.
+ * Spec: docs/FORMATS.md §2.1 (the ioctls), §2.5 (statx); xattr(7) for the xattr calls.
  */
 import { createRequire } from 'node:module';
 import { kernelError } from '../report/errors.js';

@@ -3,7 +3,7 @@
  * the layout is explicit and unit-testable without a kernel. Pointers inside the structs are
  * filled through an injected `addressOf`, which the FFI layer supplies.
  *
- * Spec: shared/spec/FORMATS.md §2.2 (`struct fsverity_enable_arg`, `struct fsverity_digest`,
+ * Spec: docs/FORMATS.md §2.2 (`struct fsverity_enable_arg`, `struct fsverity_digest`,
  * `struct fsverity_read_metadata_arg`; fsverity-utils `common/fsverity_uapi.h`) and §1.3 for the
  * descriptor read back with FS_IOC_READ_VERITY_METADATA.
  */

@@ -4,7 +4,7 @@
  * and short CLI paths); `runAsync` in ./async.ts executes the same programs off the event loop.
  * The programs stay free of I/O, so their logic (retries, loops, error mapping) is shared.
  *
- * Spec: shared/spec/FORMATS.md §2.3 (enable needs an O_RDONLY fd).
+ * Spec: docs/FORMATS.md §2.3 (enable needs an O_RDONLY fd).
  */
 import * as fs from 'node:fs';
 import { libc } from './libc.js';

@@ -2,7 +2,7 @@
  * fs-verity kernel operations as syscall programs (see ./sys.ts), with synchronous wrappers:
  * enable, measure, read metadata, inode flags, statx.
  *
- * Spec: shared/spec/FORMATS.md §2.1–§2.5: FS_IOC_ENABLE_VERITY (fd must be O_RDONLY, ETXTBSY
+ * Spec: docs/FORMATS.md §2.1–§2.5: FS_IOC_ENABLE_VERITY (fd must be O_RDONLY, ETXTBSY
  * while anyone writes), FS_IOC_MEASURE_VERITY, FS_IOC_READ_VERITY_METADATA (pread-like; 0 at end),
  * FS_IOC_GETFLAGS (32-bit result), statx STATX_ATTR_VERITY.
  */

@@ -2,7 +2,7 @@
  * Extended attributes with binary values, not following symlinks (lgetxattr/llistxattr/
  * lsetxattr/lremovexattr). Sizes are probed with a zero-size call, then the read is retried if the
  * value grew in between (ERANGE). Used by `enable --copy` to carry xattrs over, and by the
- * overlay/composefs code for `trusted.overlay.*` / `user.overlay.*` (FORMATS.md §3.2).
+ * overlay/composefs code for `trusted.overlay.*` / `user.overlay.*` (docs/FORMATS.md §3.2).
  *
  * Spec: xattr(7), getxattr(2), listxattr(2), setxattr(2) — ERANGE, ENODATA, ENOTSUP semantics.
  */

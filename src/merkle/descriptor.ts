@@ -2,7 +2,7 @@
  * `struct fsverity_descriptor` (256 bytes, little-endian) and the fs-verity file digest, which is
  * the hash of that descriptor. Also `struct fsverity_formatted_digest` for `--for-builtin-sig`.
  *
- * Spec: shared/spec/FORMATS.md §1.3 (fsverity-utils `common/fsverity_uapi.h`, kernel
+ * Spec: docs/FORMATS.md §1.3 (fsverity-utils `common/fsverity_uapi.h`, kernel
  * `fs/verity/open.c` compute_file_digest) and §1.4 (`programs/cmd_digest.c`).
  */
 import type { VerityParams } from '../params.js';

@@ -1,7 +1,7 @@
 /**
  * Streaming fs-verity Merkle tree builder.
  *
- * Spec: shared/spec/FORMATS.md §1.2 (fsverity-utils `lib/compute_digest.c`, kernel
+ * Spec: docs/FORMATS.md §1.2 (fsverity-utils `lib/compute_digest.c`, kernel
  * `Documentation/filesystems/fsverity.rst` "Merkle tree"):
  *  - data split into B-byte blocks, the last zero-padded; each hashed as H(paddedSalt || block);
  *  - each level's digests packed into B-byte blocks (last zero-padded) and hashed the same way,

@@ -4,7 +4,7 @@
  * and — when the data file must be verified — which digest it must have.
  *
  * Mirrors `ovl_lookup_single`/`ovl_lookup` (namei.c) and `ovl_maybe_validate_verity`/
- * `ovl_validate_verity` (util.c) for `verity=on|require` (FORMATS.md §3.3–§3.6):
+ * `ovl_validate_verity` (util.c) for `verity=on|require` (docs/FORMATS.md §3.3–§3.6):
  * on = verify when the metacopy carries a digest; require = a metacopy without a digest is EIO.
  */
 import {

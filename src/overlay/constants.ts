@@ -1,7 +1,7 @@
 /**
  * Numbers and names overlayfs uses for verity and redirects, each with where it comes from.
  *
- * Spec: FORMATS.md §3.2 (xattr names and prefixes), §3.3 (`struct ovl_metacopy`), §3.4
+ * Spec: docs/FORMATS.md §3.2 (xattr names and prefixes), §3.3 (`struct ovl_metacopy`), §3.4
  * (redirects), §3.6 (legacy `overlay.verity`); kernel fs/overlayfs/overlayfs.h.
  */
 
@@ -22,7 +22,7 @@ export const VERITY_ALGS: ReadonlyMap<number, { readonly name: 'sha256' | 'sha51
   [FS_VERITY_HASH_ALG_SHA512, { name: 'sha512', digestSize: 64 }],
 ] as const);
 
-/** Merkle block size composefs enables objects with (`lcfs_fd_enable_fsverity`, FORMATS.md §4.1). */
+/** Merkle block size composefs enables objects with (`lcfs_fd_enable_fsverity`, docs/FORMATS.md §4.1). */
 export const COMPOSEFS_VERITY_BLOCK_SIZE = 4096;
 
 /** `include/uapi/linux/limits.h` PATH_MAX: `getname_kernel` refuses a redirect this long (ENAMETOOLONG). */
@@ -38,7 +38,7 @@ export type XattrPrefixName = keyof typeof XATTR_PREFIXES;
 export const POSTFIX_METACOPY = 'metacopy';
 export const POSTFIX_REDIRECT = 'redirect';
 export const POSTFIX_OPAQUE = 'opaque';
-/** Never merged; written by composefs v0.1 … v0.1.3 (FORMATS.md §3.6). */
+/** Never merged; written by composefs v0.1 … v0.1.3 (docs/FORMATS.md §3.6). */
 export const POSTFIX_LEGACY_VERITY = 'verity';
-/** An escaped xattr inserts one more `overlay.` (FORMATS.md §3.7). */
+/** An escaped xattr inserts one more `overlay.` (docs/FORMATS.md §3.7). */
 export const ESCAPE_INFIX = 'overlay.';

@@ -1,5 +1,5 @@
 /**
- * Overlay verity validation (FORMATS.md §3): overlay.metacopy / overlay.redirect / legacy
+ * Overlay verity validation (docs/FORMATS.md §3): overlay.metacopy / overlay.redirect / legacy
  * overlay.verity parsed as overlayfs parses them, redirects resolved in data-only layers the way
  * `ovl_lookup_data_layer` does, and a whole lower layer (composefs image or directory) checked
  * against its object stores.

@@ -1,5 +1,5 @@
 /**
- * Legacy `overlay.verity` (FORMATS.md §3.6): never merged into the kernel, but composefs v0.1 …
+ * Legacy `overlay.verity` (docs/FORMATS.md §3.6): never merged into the kernel, but composefs v0.1 …
  * v0.1.3 wrote it next to an empty `overlay.metacopy` — the raw fs-verity digest, nothing else
  * (the v1 patch layout: accepted iff its length is the data file's digest size). No kernel reads
  * it, so such images get no verification from overlayfs; we still check the objects against it.

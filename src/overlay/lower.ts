@@ -1,7 +1,7 @@
 /**
  * The lower (metadata) layer as the validator sees it: every path with its file type and its
  * overlay xattrs exactly as stored — escaped `…overlay.overlay.X` names included, so that only the
- * unescaped ones get interpreted (FORMATS.md §3.7). Two sources: a composefs image read in
+ * unescaped ones get interpreted (docs/FORMATS.md §3.7). Two sources: a composefs image read in
  * userspace (src/erofs), or a real directory read with lgetxattr (src/kernel), never following
  * symlinks.
  */

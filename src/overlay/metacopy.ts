@@ -1,5 +1,5 @@
 /**
- * `overlay.metacopy` parsing, exactly as overlayfs reads it (FORMATS.md §3.3, §3.5):
+ * `overlay.metacopy` parsing, exactly as overlayfs reads it (docs/FORMATS.md §3.3, §3.5):
  *
  * - at lookup, `ovl_check_metacopy_xattr(…, NULL)` (fs/overlayfs/util.c) only looks at the size:
  *   0 bytes = metacopy without digest, 1..3 bytes = EIO ("has too small xattr");

@@ -1,5 +1,5 @@
 /**
- * `overlay.redirect` parsing, as overlayfs reads it (FORMATS.md §3.4):
+ * `overlay.redirect` parsing, as overlayfs reads it (docs/FORMATS.md §3.4):
  *
  * - `ovl_get_redirect_xattr` (fs/overlayfs/util.c): an empty value is invalid (EINVAL); the value
  *   is then used as a C string (cut at the first NUL). Starting with `/` it is absolute and every

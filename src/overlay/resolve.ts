@@ -1,6 +1,6 @@
 /**
  * Finding a redirect's data file in the data-only layers the way overlayfs does
- * (`ovl_lookup_data_layers` / `ovl_lookup_data_layer`, fs/overlayfs/namei.c; FORMATS.md §3.4):
+ * (`ovl_lookup_data_layers` / `ovl_lookup_data_layer`, fs/overlayfs/namei.c; docs/FORMATS.md §3.4):
  * layers in mount order, the first layer where the lookup succeeds wins, an error in one layer
  * just moves on to the next. Within a layer the walk is `vfs_path_lookup(root, redirect,
  * LOOKUP_BENEATH | LOOKUP_NO_SYMLINKS | LOOKUP_NO_XDEV)`, mirrored component by component with

@@ -1,6 +1,6 @@
 /**
  * Overlay verity validation of a whole lower layer against its data-only layers
- * (FORMATS.md §3.4, §3.5): per metacopy file, resolve the redirect in the data layers, then check
+ * (docs/FORMATS.md §3.4, §3.5): per metacopy file, resolve the redirect in the data layers, then check
  * the data file the way `ovl_validate_verity` does — fs-verity enabled on it, and its digest
  * (algorithm and bytes) equal to the metacopy's.
  *

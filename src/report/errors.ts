@@ -92,7 +92,7 @@ export function fromSystemError(err: unknown, path: string, action: 'read' | 'wr
   return new VeritreeError(action === 'write' ? 'write-failed' : 'io-error', `${action} failed: ${msg}`, { path, ...(errno ? { errno } : {}), cause: err });
 }
 
-// --- kernel interface (src/kernel/): fs-verity ioctl, statx and xattr failures, FORMATS.md §2.3/§2.4 ---
+// --- kernel interface (src/kernel/): fs-verity ioctl, statx and xattr failures, docs/FORMATS.md §2.3/§2.4 ---
 
 /** Codes for failures the kernel reports through the fs-verity ioctls and xattr calls. */
 export type KernelErrorCode =
@@ -169,7 +169,7 @@ export function unsupportedRepository(path: string, reason: string): VeritreeErr
 
 // --- overlay verity validation (src/overlay) and the composefs builder (src/composefs/store.ts, import.ts) ---
 
-/** Codes of the findings `check-image` / `check-overlay` report (FORMATS.md §3.3–§3.6). */
+/** Codes of the findings `check-image` / `check-overlay` report (docs/FORMATS.md §3.3–§3.6). */
 export type OverlayFindingCode =
   | 'missing-object'
   | 'object-digest-mismatch'

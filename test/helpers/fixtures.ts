@@ -1,4 +1,7 @@
-/** Locates ../shared/fixtures (or $VERITREE_FIXTURES) and extracts the fixture tarballs once. */
+/**
+ * The upstream-tool fixtures bundled in test/fixtures/composefs-small (provenance: its README and
+ * test/fixtures/README.md), and helpers that extract the fixture tarballs once.
+ */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,11 +10,12 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-export const FIXTURES_DIR = process.env.VERITREE_FIXTURES
-  ? path.resolve(process.env.VERITREE_FIXTURES)
-  : path.resolve(here, '../../../shared/fixtures/composefs-small');
+export const FIXTURES_DIR = path.resolve(here, '../fixtures/composefs-small');
 
-export const haveFixtures = fs.existsSync(path.join(FIXTURES_DIR, 'fsverity-variants.tsv'));
+// The fixtures are part of the repository: a missing one is a broken checkout, not a skip.
+if (!fs.existsSync(path.join(FIXTURES_DIR, 'fsverity-variants.tsv'))) {
+  throw new Error(`test fixtures missing at ${FIXTURES_DIR}: the checkout is incomplete`);
+}
 
 export function fixture(name: string): string {
   return path.join(FIXTURES_DIR, name);

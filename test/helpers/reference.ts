@@ -1,5 +1,5 @@
 /**
- * A deliberately plain fs-verity reference, written straight from FORMATS.md §1.2–1.3 and sharing
+ * A deliberately plain fs-verity reference, written straight from docs/FORMATS.md §1.2–1.3 and sharing
  * no code with src/: whole levels in memory, node:crypto createHash, no batching, no streaming.
  * Property tests compare every backend against it.
  */
