@@ -6,7 +6,7 @@
  * On the scratch ext4 (-O verity) it extracts the fixture object store, enables fs-verity on
  * every object, loop-mounts the fixture's small.cfs as EROFS and mounts overlayfs
  * `lowerdir=<erofs>::<objects>,metacopy=on,redirect_dir=on,verity=require|on` (what
- * mount.composefs does, FORMATS.md §4.5); then it opens every regular file of the mount and
+ * mount.composefs does, docs/FORMATS.md §4.5); then it opens every regular file of the mount and
  * records which open() fails (and with which errno). It then tampers with objects — wrong content
  * with verity re-enabled, no verity, missing, a symlink, a directory, verity with another hash
  * algorithm, verity with a salt — remounts, and does it again. After each phase it runs
@@ -25,7 +25,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 const DIST = path.resolve(process.env.VT_DIST ?? 'build/dist');
-const FIXTURES = path.resolve(process.env.VT_FIXTURES ?? '../shared/fixtures/composefs-small');
+const FIXTURES = path.resolve(process.env.VT_FIXTURES ?? 'test/fixtures/composefs-small');
 const SCRATCH = process.env.VERITREE_SCRATCH ?? '/tmp/verity';
 const WORK = path.join(SCRATCH, 'ovk');
 const OBJECTS = path.join(WORK, 'objects');
