@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { operandRef } from '../src/fs/open.js';
 import { HashPool, digestFileSync, digestFiles, digestTree, type FileDigest } from '../src/index.js';
 import { InlineRunner, type TaskRunner } from '../src/pool/runner.js';
 
@@ -101,7 +102,7 @@ describe('worker results', () => {
     const require = createRequire(import.meta.url);
     const common = require(path.join(path.dirname(require.resolve('piscina')), 'common.js')) as { isMovable: (v: unknown) => boolean };
     const { default: run } = await import('../src/pool/worker.js');
-    const r = run({ kind: 'files', params: { hashAlg: 'sha256', blockSize: 4096, saltHex: '' }, backend: 'node-crypto', paths: [files[0]!], deferAbove: 0 }) as Record<symbol, unknown>;
+    const r = run({ kind: 'files', params: { hashAlg: 'sha256', blockSize: 4096, saltHex: '' }, backend: 'node-crypto', files: [operandRef(files[0]!)], deferAbove: 0 }) as Record<symbol, unknown>;
     expect(common.isMovable(r)).toBe(true);
     const buffers = r[Symbol.for('Piscina.transferable')] as ArrayBuffer[];
     const value = r[Symbol.for('Piscina.valueOf')] as { digests: Uint8Array };
@@ -115,7 +116,7 @@ describe('worker failure', () => {
     // One worker holds two tasks: the first kills it (every time), the second never started.
     process.env.VERITREE_TEST_KILL_ON = 'f13.bin';
     const pool = new HashPool(1);
-    const task = (p: string) => ({ kind: 'files' as const, params: { hashAlg: 'sha256' as const, blockSize: 4096, saltHex: '' }, backend: 'node-crypto' as const, paths: [p], deferAbove: 0 });
+    const task = (p: string) => ({ kind: 'files' as const, params: { hashAlg: 'sha256' as const, blockSize: 4096, saltHex: '' }, backend: 'node-crypto' as const, files: [operandRef(p)], deferAbove: 0 });
     try {
       const killer = files.find((f) => f.endsWith('f13.bin'))!;
       const [bad, good] = await Promise.allSettled([pool.runFiles(task(killer)), pool.runFiles(task(files[0]!))]);
@@ -202,12 +203,26 @@ describe('a file that changes while it is hashed', () => {
     const { digestFile } = await import('../src/index.js');
     const f = path.join(dir, 'growing.bin');
     fs.writeFileSync(f, Buffer.alloc(64 << 20, 1));
-    // noble hashes ~180 MB/s here: the append lands while the 64 MiB are still being hashed.
-    const timer = setTimeout(() => fs.appendFileSync(f, 'more'), 30);
+    // Append once the digest has started reading (the file's offset in this process has moved,
+    // so its first stat is behind it): the async digest yields to the event loop between its
+    // 4 MiB reads and noble needs ~20 ms for each, so the append lands with most of the 64 MiB
+    // still to hash, however loaded the machine is.
+    const readingStarted = () => fs.readdirSync('/proc/self/fd').some((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`) === f && /^pos:\s*[1-9]/m.test(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+      } catch {
+        return false;
+      }
+    });
+    const timer = setInterval(() => {
+      if (!readingStarted()) return;
+      clearInterval(timer);
+      fs.appendFileSync(f, 'more');
+    }, 1);
     try {
       await expect(digestFile(f, { backend: 'noble' })).rejects.toMatchObject({ code: 'file-changed', path: f });
     } finally {
-      clearTimeout(timer);
+      clearInterval(timer);
       fs.rmSync(f);
     }
   });
@@ -222,7 +237,7 @@ describe('a file that changes while it is hashed', () => {
       threads: 2,
       runFiles: async (task) => {
         const r = await inline.runFiles(task);
-        if (task.paths.includes(f)) fs.appendFileSync(f, 'more');
+        if (task.files.some((x) => x.path === f)) fs.appendFileSync(f, 'more');
         return r;
       },
       runRange: (task) => inline.runRange(task),

@@ -14,6 +14,8 @@ import { formattedDigest } from '../merkle/descriptor.js';
 import { writeFileAtomic } from '../report/atomic-write.js';
 import { ProgressLine } from '../report/progress.js';
 import { usageError, VeritreeError, fromSystemError } from '../report/errors.js';
+import { pathFields, textLine, type PathLike } from '../fs/path.js';
+import { escapeText } from '../report/text.js';
 
 const HELP = `Usage: veritree digest FILE... [options]
 
@@ -117,7 +119,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
         const result = path === '-' ? await digestStream(io.stdin, plan, '-') : await digestFile(path, plan);
         if (v['out-merkle-tree'] !== undefined) await writeFileAtomic(v['out-merkle-tree'], result.merkleTree ?? new Uint8Array(0));
         if (v['out-descriptor'] !== undefined) await writeFileAtomic(v['out-descriptor'], result.descriptor);
-        await out.ok(result.path, result.hex, result.digest, result.size);
+        await out.ok(result.path, undefined, result.hex, result.digest, result.size);
       } catch (err) {
         out.fail(err instanceof VeritreeError ? err : fromSystemError(err, path));
       }
@@ -143,7 +145,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     const held = new Map<number, FileDigest>();
     let next = 0;
     const emit = (r: FileDigest): Promise<void> | void => {
-      if (r.ok) return out.ok(r.path, r.hex, r.digest, r.size);
+      if (r.ok) return out.ok(r.path, r.pathBytes, r.hex, r.digest, r.size);
       out.fail(r.error);
     };
     let stdinPrinted = false;
@@ -153,7 +155,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       if (stdinResult && !stdinPrinted && printStdinAt < beforePosition) {
         stdinPrinted = true;
         if (stdinResult instanceof VeritreeError) out.fail(stdinResult);
-        else await out.ok('-', stdinResult.hex, stdinResult.digest, stdinResult.size);
+        else await out.ok('-', undefined, stdinResult.hex, stdinResult.digest, stdinResult.size);
       }
     };
     // Map explicit-file index → position in `files` (which may include '-').
@@ -174,10 +176,11 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       try {
         for await (const batch of digestTreeBatches(dir, { ...opts, pool })) {
           for (const r of batch) {
-            if ('skipped' in r) out.skip(r.error);
+            if ('skipped' in r) out.skip(r.error, r.pathBytes);
             else {
               const pending = emit(r);
               if (pending) await pending; // only when the output buffer is being flushed
+              if (!r.ok && r.pathBytes) out.exactPath(r.error, r.pathBytes);
             }
           }
         }
@@ -189,7 +192,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     process.off('SIGINT', onSigint);
     await closeSharedPool();
   }
-  const code = await out.finish();
+  const code = await out.finish(stop.signal.aborted);
   if (stop.signal.aborted) {
     io.stderr.write('veritree digest: interrupted; the output above is partial\n');
     return EXIT_FAILURE;
@@ -207,9 +210,11 @@ function sizeOf(path: string): number {
 
 /** Collects results and prints them as lines (fsverity format) or one JSON document. */
 class DigestOutput {
-  readonly #files: { path: string; digest: string; size: number }[] = [];
+  readonly #files: { path: string; pathBytes?: string; digest: string; size: number }[] = [];
   readonly #errors: VeritreeError[] = [];
   readonly #skipped: VeritreeError[] = [];
+  /** Exact bytes of error and skip paths that are not UTF-8, for machine output. */
+  readonly #exact = new Map<VeritreeError, Uint8Array>();
   progress: ProgressLine | undefined;
   constructor(
     readonly io: CliIO,
@@ -220,42 +225,58 @@ class DigestOutput {
   ) {}
 
   /** Returns a promise only when it flushed the output buffer (callers await just then). */
-  ok(path: string, hex: string, digest: Uint8Array, size: number): Promise<void> | void {
+  ok(path: string, pathBytes: Uint8Array | undefined, hex: string, digest: Uint8Array, size: number): Promise<void> | void {
     this.progress?.add(1, size);
     if (this.json) {
-      this.#files.push({ path, digest: `${this.plan.params.alg.name}:${hex}`, size });
+      this.#files.push({ ...pathFields(pathBytes ?? path), digest: `${this.plan.params.alg.name}:${hex}`, size });
       return;
     }
     // Lines are gathered and written in chunks: one write per line is one syscall per file.
-    this.#pending += formatLine(this.plan, path, hex, digest, this.compact, this.forBuiltinSig);
-    if (this.#pending.length >= 64 * 1024) return this.flush();
+    const line = formatLine(this.plan, pathBytes ?? path, hex, digest, this.compact, this.forBuiltinSig);
+    this.#pending.push(line);
+    this.#pendingBytes += line.length;
+    if (this.#pendingBytes >= 64 * 1024) return this.flush();
     this.#flushTimer ??= setTimeout(() => void this.flush(), 50);
   }
 
-  #pending = '';
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
   #flushTimer: NodeJS.Timeout | undefined;
 
   async flush(): Promise<void> {
     if (this.#flushTimer) clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     if (this.#pending.length === 0) return;
-    const text = this.#pending;
-    this.#pending = '';
-    await write(this.io.stdout, text);
+    const bytes = Buffer.concat(this.#pending);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    await write(this.io.stdout, bytes);
   }
 
   fail(e: VeritreeError): void {
     this.progress?.add(1, 0);
     this.#errors.push(e);
-    if (!this.json) this.io.stderr.write(`veritree digest: ${e.describe()}\n`);
+    // One line per error, whatever the name holds.
+    if (!this.json) this.io.stderr.write(`veritree digest: ${escapeText(e.describe())}\n`);
   }
 
   /** Symlinks and special files met by -r: not digested, not an error (like find -type f). */
-  skip(e: VeritreeError): void {
+  skip(e: VeritreeError, pathBytes?: Uint8Array): void {
     this.#skipped.push(e);
+    if (pathBytes) this.#exact.set(e, pathBytes);
   }
 
-  async finish(): Promise<number> {
+  /** The exact bytes of a failed file's path (not UTF-8), for --json. */
+  exactPath(e: VeritreeError, pathBytes: Uint8Array): void {
+    this.#exact.set(e, pathBytes);
+  }
+
+  #errorJson(e: VeritreeError): object {
+    const exact = this.#exact.get(e);
+    return exact ? { ...e.toJSON(), ...pathFields(exact) } : e.toJSON();
+  }
+
+  async finish(interrupted = false): Promise<number> {
     this.progress?.done();
     await this.flush();
     if (this.json) {
@@ -266,9 +287,11 @@ class DigestOutput {
         salt: Buffer.from(p.salt).toString('hex'),
         backend: this.plan.backend,
         files: this.#files,
-        errors: this.#errors.map((e) => e.toJSON()),
-        skipped: this.#skipped.map((e) => e.toJSON()),
+        errors: this.#errors.map((e) => this.#errorJson(e)),
+        skipped: this.#skipped.map((e) => this.#errorJson(e)),
         summary: { files: this.#files.length + this.#errors.length, ok: this.#files.length, failed: this.#errors.length, skipped: this.#skipped.length },
+        // Cut short by SIGINT: the lists above are partial.
+        ...(interrupted ? { interrupted: true } : {}),
       };
       await write(this.io.stdout, `${JSON.stringify(doc, null, 2)}\n`);
     }
@@ -276,10 +299,14 @@ class DigestOutput {
   }
 }
 
-/** The exact line `fsverity digest` prints (programs/cmd_digest.c). */
-export function formatLine(plan: DigestPlan, path: string, digestHex: string, digest: Uint8Array, compact: boolean, forBuiltinSig: boolean): string {
+/**
+ * The line `fsverity digest` prints (programs/cmd_digest.c), with one difference: a name holding
+ * a newline or backslash is escaped the way `sha256sum` does (leading `\\`), so a name can never
+ * forge a line of output.
+ */
+export function formatLine(plan: DigestPlan, path: PathLike, digestHex: string, digest: Uint8Array, compact: boolean, forBuiltinSig: boolean): Buffer {
   const hex = forBuiltinSig ? Buffer.from(formattedDigest(plan.params.alg.id, digest)).toString('hex') : digestHex;
-  if (compact) return `${hex}\n`;
-  if (forBuiltinSig) return `${hex} ${path}\n`;
-  return `${plan.params.alg.name}:${hex} ${path}\n`;
+  if (compact) return Buffer.from(`${hex}\n`);
+  return textLine(forBuiltinSig ? hex : `${plan.params.alg.name}:${hex}`, path);
 }
+

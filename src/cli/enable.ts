@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, write, type CliIO, type Verb } from './io.js';
+import { escapeText } from '../report/text.js';
 import { parseIntOption, parseVerbArgs, treeParams, TREE_OPTIONS } from './args.js';
 import { kernelError, usageError, VeritreeError } from '../report/errors.js';
 import { MAX_SIGNATURE_SIZE } from '../kernel/constants.js';
@@ -96,7 +97,11 @@ export const run: Verb = async (args, io) => {
 
   const results = orderedMap(expandOperands(operands, values.recursive === true), window, async (entry): Promise<Item> => {
     if (entry.error || entry.kind !== 'file') return { entry };
-    return { entry, outcome: await enableOne(entry.path, opts) };
+    try {
+      return { entry, outcome: await enableOne(entry.ref ?? entry.path, opts) };
+    } finally {
+      entry.release?.();
+    }
   });
 
   for await (const { entry, outcome } of results) {
@@ -104,8 +109,8 @@ export const run: Verb = async (args, io) => {
     if (!outcome) {
       if (entry.error) {
         summary.failed++;
-        const e = new VeritreeError('io-error', entry.error.message, { path: entry.path, ...(entry.error.code ? { errno: entry.error.code } : {}) });
-        await report(io, json, { path: entry.path, status: 'failed', ...e.toJSON() }, `${entry.path}: ${entry.error.code === 'ENOENT' ? 'no such file or directory' : entry.error.message}`);
+        const e = entry.error;
+        await report(io, json, { path: entry.path, status: 'failed', ...e.toJSON() }, `${entry.path}: ${e.errno === 'ENOENT' ? 'no such file or directory' : e.message}`);
       } else {
         summary.skipped++;
         await report(io, json, { path: entry.path, status: 'skipped', reason: skipReason(entry.kind) }, `${entry.path}: skipped: ${skipReason(entry.kind)}`);
@@ -156,7 +161,7 @@ export function summaryLine(s: Summary): string {
 
 /** Problem line on stderr (always) and, with --json, the object on stdout. */
 async function report(io: CliIO, json: boolean, obj: object, line: string): Promise<void> {
-  await write(io.stderr, `veritree enable: ${line}\n`);
+  await write(io.stderr, `veritree enable: ${escapeText(line)}\n`);
   if (json) await write(io.stdout, JSON.stringify(obj) + '\n');
 }
 

@@ -11,6 +11,8 @@ import { expandOperands } from '../kernel/operands.js';
 import { orderedMap } from '../kernel/ordered.js';
 import { skipReason, type WalkEntry } from '../kernel/tree.js';
 import type { Measurement } from '../kernel/verity.js';
+import { textLine } from '../fs/path.js';
+import { escapeText } from '../report/text.js';
 
 const HELP = `Usage: veritree measure [options] FILE...
        veritree measure [options] -r DIR...
@@ -61,18 +63,20 @@ export const run: Verb = async (args, io) => {
   const results = orderedMap(expandOperands(operands, values.recursive === true), 16, async (entry): Promise<Item> => {
     if (entry.error || entry.kind !== 'file') return { entry };
     try {
-      return { entry, m: await measureVerity(entry.path) };
+      return { entry, m: await measureVerity(entry.ref ?? entry.path) };
     } catch (err) {
       if (err instanceof VeritreeError) return { entry, error: err };
       throw err;
+    } finally {
+      entry.release?.();
     }
   });
   for await (const { entry, m, error } of results) {
     if (m) {
-      await write(io.stdout, json ? JSON.stringify({ path: m.path, hashAlg: m.hashAlg, digest: m.hex }) + '\n' : `${m.hashAlg}:${m.hex} ${m.path}\n`);
+      await write(io.stdout, json ? JSON.stringify({ path: m.path, hashAlg: m.hashAlg, digest: m.hex }) + '\n' : textLine(`${m.hashAlg}:${m.hex}`, m.path));
     } else if (error || entry.error) {
       failed++;
-      const e = error ?? new VeritreeError('io-error', entry.error!.message, { path: entry.path, ...(entry.error!.code ? { errno: entry.error!.code } : {}) });
+      const e = error ?? entry.error!;
       await problem(io, json, e.toJSON(), `${entry.path}: ${e.message}`);
     } else {
       await problem(io, json, { path: entry.path, status: 'skipped', reason: skipReason(entry.kind) }, `${entry.path}: skipped: ${skipReason(entry.kind)}`);
@@ -82,6 +86,6 @@ export const run: Verb = async (args, io) => {
 };
 
 async function problem(io: CliIO, json: boolean, obj: object, line: string): Promise<void> {
-  await write(io.stderr, `veritree measure: ${line}\n`);
+  await write(io.stderr, `veritree measure: ${escapeText(line)}\n`);
   if (json) await write(io.stdout, JSON.stringify(obj) + '\n');
 }

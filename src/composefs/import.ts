@@ -19,16 +19,13 @@
  * sorted by name; composefs-info lists an image's shared xattrs after the inline ones, so a line
  * may order them differently from it.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { formatDumpLine, type DumpRecord } from './dump.js';
+import { INLINE_CONTENT_MAX, preorder, readSourceTree, type SourceNode } from './source.js';
 import { ObjectStore, identityOf, objectPayload, type StoredObject } from './store.js';
-import { getXattrSync, listXattrSync } from '../kernel/index.js';
 import { digestFiles, type BulkDigestOptions } from '../pool/scheduler.js';
-import { fileChanged, fromSystemError, importUnsupported, VeritreeError } from '../report/errors.js';
+import { fileChanged } from '../report/errors.js';
 
-/** `LCFS_RECOMMENDED_INLINE_CONTENT_MAX`: files up to this size are inlined, never stored. */
-export const INLINE_CONTENT_MAX = 64;
+export { INLINE_CONTENT_MAX };
 /** composefs EROFS block size and its directory packing (docs/FORMATS.md §5.5). */
 const EROFS_BLOCK_SIZE = 4096;
 const EROFS_DIRENT_SIZE = 12;
@@ -47,19 +44,6 @@ export interface ImportOptions extends Pick<BulkDigestOptions, 'threads' | 'pool
   readonly fsync?: boolean;
 }
 
-interface SourceNode {
-  readonly name: Buffer;
-  /** Absolute path inside the tree, raw bytes (`/` for the root is the empty buffer). */
-  readonly rel: Buffer;
-  readonly fsPath: string;
-  readonly st: fs.BigIntStats;
-  readonly xattrs: { rawName: Uint8Array; value: Uint8Array }[];
-  readonly children: SourceNode[];
-  target?: Buffer;
-  content?: Buffer;
-  object?: StoredObject;
-}
-
 export interface ImportResult {
   readonly dump: string;
   /** Regular files seen / stored by digest / inlined / empty. */
@@ -72,69 +56,7 @@ export interface ImportResult {
 
 const fileType = (mode: number) => mode & S_IFMT;
 
-function utf8Path(raw: Buffer, where: string): string {
-  const s = raw.toString('utf8');
-  if (!Buffer.from(s, 'utf8').equals(raw)) throw importUnsupported(where, 'file name is not valid UTF-8 (not supported)');
-  return s;
-}
-
-function readXattrs(p: string): { rawName: Uint8Array; value: Uint8Array }[] {
-  let names: string[];
-  try {
-    names = listXattrSync(p);
-  } catch (err) {
-    if (err instanceof VeritreeError && err.code === 'xattrs-not-supported') return [];
-    throw err;
-  }
-  const out: { rawName: Uint8Array; value: Uint8Array }[] = [];
-  for (const name of names) {
-    const value = getXattrSync(p, name);
-    if (value !== undefined) out.push({ rawName: Buffer.from(name, 'utf8'), value });
-  }
-  return out.sort((a, b) => Buffer.compare(a.rawName as Buffer, b.rawName as Buffer));
-}
-
-async function readTree(root: string): Promise<SourceNode> {
-  const st = await fs.promises.lstat(root, { bigint: true }).catch((err: unknown) => {
-    throw fromSystemError(err, root, 'stat');
-  });
-  if (!st.isDirectory()) throw new VeritreeError('not-a-directory', 'not a directory', { path: root });
-  const top: SourceNode = { name: Buffer.alloc(0), rel: Buffer.alloc(0), fsPath: root, st, xattrs: readXattrs(root), children: [] };
-  const stack = [top];
-  while (stack.length > 0) {
-    const dir = stack.pop()!;
-    let names: Buffer[];
-    try {
-      names = await fs.promises.readdir(dir.fsPath, { encoding: 'buffer' });
-    } catch (err) {
-      throw fromSystemError(err, dir.fsPath, 'read');
-    }
-    names.sort(Buffer.compare);
-    for (const name of names) {
-      const rel = Buffer.concat([dir.rel, Buffer.from('/'), name]);
-      const fsPath = path.join(dir.fsPath, utf8Path(name, path.join(dir.fsPath, name.toString('utf8'))));
-      const cst = await fs.promises.lstat(fsPath, { bigint: true }).catch((err: unknown) => {
-        throw fromSystemError(err, fsPath, 'stat');
-      });
-      const node: SourceNode = { name, rel, fsPath, st: cst, xattrs: readXattrs(fsPath), children: [] };
-      if (cst.isSymbolicLink()) node.target = await fs.promises.readlink(fsPath, { encoding: 'buffer' });
-      dir.children.push(node);
-      if (cst.isDirectory()) stack.push(node);
-    }
-  }
-  return top;
-}
-
-function* preorder(root: SourceNode): Generator<SourceNode> {
-  const stack = [root];
-  while (stack.length > 0) {
-    const n = stack.pop()!;
-    yield n;
-    for (let i = n.children.length - 1; i >= 0; i--) stack.push(n.children[i]!);
-  }
-}
-
-const isWhiteout = (n: SourceNode) => fileType(Number(n.st.mode)) === S_IFCHR && n.st.rdev === 0n;
+const isWhiteout = (n: SourceNode) => fileType(n.st.mode) === S_IFCHR && n.st.rdev === 0;
 
 /**
  * Size composefs gives a directory (docs/FORMATS.md §5.5): `.`, `..` and the children as 12-byte dirents
@@ -164,15 +86,15 @@ export function composefsDirSize(childNames: readonly Uint8Array[], isRoot: bool
   return blocks * EROFS_BLOCK_SIZE + (used > EROFS_BLOCK_SIZE / 2 ? EROFS_BLOCK_SIZE : used);
 }
 
-function dumpRecordOf(n: SourceNode, isRoot: boolean, treeHasWhiteout: boolean): DumpRecord {
-  const mode = Number(n.st.mode);
+function dumpRecordOf(n: SourceNode, object: StoredObject | undefined, isRoot: boolean, treeHasWhiteout: boolean): DumpRecord {
+  const mode = n.st.mode;
   const type = fileType(mode);
   const xattrs = [...n.xattrs];
   let size = 0;
   let nlink = 1;
   if (type === S_IFDIR) {
     size = composefsDirSize(n.children.map((c) => c.name), isRoot);
-    nlink = 2 + n.children.filter((c) => c.st.isDirectory()).length;
+    nlink = 2 + n.children.filter((c) => c.st.kind === 'directory').length;
     if (treeHasWhiteout && n.children.some(isWhiteout)) {
       for (const name of WHITEOUT_PARENT_XATTRS) {
         if (!xattrs.some((x) => Buffer.from(x.rawName).toString() === name)) xattrs.push({ rawName: Buffer.from(name), value: Buffer.from('x') });
@@ -180,11 +102,11 @@ function dumpRecordOf(n: SourceNode, isRoot: boolean, treeHasWhiteout: boolean):
       xattrs.sort((a, b) => Buffer.compare(Buffer.from(a.rawName), Buffer.from(b.rawName)));
     }
   } else if (type === S_IFREG) {
-    size = Number(n.st.size);
+    size = n.st.size;
   } else if (type === S_IFLNK) {
     size = n.target!.length;
   }
-  const rdev = type === S_IFCHR || type === S_IFBLK ? Number(BigInt.asUintN(32, n.st.rdev)) : 0;
+  const rdev = type === S_IFCHR || type === S_IFBLK ? n.st.rdev : 0;
   const sec = n.st.mtimeNs / 1_000_000_000n;
   const nsec = Number(n.st.mtimeNs % 1_000_000_000n);
   return {
@@ -192,25 +114,17 @@ function dumpRecordOf(n: SourceNode, isRoot: boolean, treeHasWhiteout: boolean):
     size,
     mode,
     nlink,
-    uid: Number(n.st.uid),
-    gid: Number(n.st.gid),
+    uid: n.st.uid,
+    gid: n.st.gid,
     rdev,
     mtimeSec: sec,
     mtimeNsec: nsec,
-    payload: type === S_IFLNK ? n.target! : n.object ? Buffer.from(n.object.payload) : null,
+    payload: type === S_IFLNK ? n.target! : object ? Buffer.from(object.payload) : null,
     content: n.content ?? null,
-    digest: n.object ? Buffer.from(n.object.digest, 'hex') : null,
+    digest: object ? Buffer.from(object.digest, 'hex') : null,
     xattrs,
     hardlink: false,
   };
-}
-
-async function readInline(n: SourceNode): Promise<Buffer> {
-  const data = await fs.promises.readFile(n.fsPath, { flag: fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW }).catch((err: unknown) => {
-    throw fromSystemError(err, n.fsPath, 'read');
-  });
-  if (data.length !== Number(n.st.size)) throw fileChanged(n.fsPath, `size ${n.st.size} when listed, ${data.length} bytes read`);
-  return data;
 }
 
 async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -225,17 +139,22 @@ async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => 
 export async function importTree(src: string, store: ObjectStore, options: ImportOptions = {}): Promise<ImportResult> {
   if (typeof src !== 'string' || src.length === 0) throw new TypeError(`source must be a non-empty path, got ${JSON.stringify(src)}`);
   if (!(store instanceof ObjectStore)) throw new TypeError('importTree needs an ObjectStore');
-  const root = await readTree(src);
+  const tree = readSourceTree(src);
+  try {
+    return await importNodes(tree.root, store, options);
+  } finally {
+    tree.close();
+  }
+}
+
+async function importNodes(root: SourceNode, store: ObjectStore, options: ImportOptions): Promise<ImportResult> {
   const nodes = [...preorder(root)];
-  const regular = nodes.filter((n) => n.st.isFile());
-  const big = regular.filter((n) => Number(n.st.size) > INLINE_CONTENT_MAX);
-  const small = regular.filter((n) => n.st.size > 0n && Number(n.st.size) <= INLINE_CONTENT_MAX);
+  const regular = nodes.filter((n) => n.st.kind === 'file');
+  const big = regular.filter((n) => n.ref !== undefined);
+  const small = regular.filter((n) => n.content !== undefined);
 
-  await mapLimit(small, STORE_CONCURRENCY, async (n) => {
-    n.content = await readInline(n);
-  });
-
-  // Digest the big files on the pool, then store each distinct digest once.
+  // Digest the big files on the pool (each reopened beneath the source root, the inode listed),
+  // then store each distinct digest once.
   const digests = new Array<string>(big.length);
   const opts: BulkDigestOptions = {
     hashAlg: 'sha256', blockSize: 4096,
@@ -244,10 +163,10 @@ export async function importTree(src: string, store: ObjectStore, options: Impor
     ...(options.backend !== undefined ? { backend: options.backend } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
   };
-  for await (const d of digestFiles(big.map((n) => n.fsPath), opts)) {
+  for await (const d of digestFiles(big.map((n) => ({ ref: n.ref! })), opts)) {
     if (!d.ok) throw d.error;
     const n = big[d.index]!;
-    if (d.size !== Number(n.st.size)) throw fileChanged(n.fsPath, `size ${n.st.size} when listed, ${d.size} bytes digested`);
+    if (d.size !== n.st.size) throw fileChanged(n.path, `size ${n.st.size} when listed, ${d.size} bytes digested`);
     digests[d.index] = d.hex;
   }
   const firstByDigest = new Map<string, number>();
@@ -257,15 +176,14 @@ export async function importTree(src: string, store: ObjectStore, options: Impor
   const stored = new Map<string, StoredObject>();
   await mapLimit([...firstByDigest.entries()], STORE_CONCURRENCY, async ([hex, i]) => {
     const n = big[i]!;
-    stored.set(hex, await store.addDigested(n.fsPath, hex, identityOf(n.st)));
+    stored.set(hex, await store.addDigested(n.ref!, hex, identityOf(n.st)));
   });
-  big.forEach((n, i) => {
-    n.object = stored.get(digests[i]!)!;
-  });
+  const objectOf = new Map<SourceNode, StoredObject>();
+  big.forEach((n, i) => objectOf.set(n, stored.get(digests[i]!)!));
 
   const treeHasWhiteout = nodes.some(isWhiteout);
   let dump = '';
-  for (const n of nodes) dump += `${formatDumpLine(dumpRecordOf(n, n === root, treeHasWhiteout))}\n`;
+  for (const n of nodes) dump += `${formatDumpLine(dumpRecordOf(n, objectOf.get(n), n === root, treeHasWhiteout))}\n`;
   const objs = [...stored.values()];
   return {
     dump,

@@ -17,6 +17,9 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { digestFile, planDigest, type DigestPlan } from '../merkle/file.js';
 import { fileChanged, fromSystemError, notRegularFile, VeritreeError } from '../report/errors.js';
+import { AT_FDCWD } from '../fs/dir.js';
+import { closeFile, openRegularFile, type FileRef } from '../fs/open.js';
+import { statFd, type FileStat } from '../fs/stat.js';
 
 /** mkcomposefs: `fchmod(0644)` on every object, whatever the source mode (fixture README "Surprises" 4). */
 export const OBJECT_MODE = 0o644;
@@ -42,7 +45,8 @@ export interface SourceIdentity {
   readonly size: number;
   readonly mtimeNs: bigint;
   readonly ino: bigint;
-  readonly dev: bigint;
+  /** `major:minor`. */
+  readonly dev: string;
 }
 
 export interface ObjectStoreOptions {
@@ -58,12 +62,16 @@ export function objectPayload(digestHex: string): string {
   return `${digestHex.slice(0, 2)}/${digestHex.slice(2)}`;
 }
 
-export function identityOf(st: fs.BigIntStats): SourceIdentity {
-  return { size: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino, dev: st.dev };
+export function identityOf(st: fs.BigIntStats | FileStat): SourceIdentity {
+  if ('kind' in st) return { size: st.size, mtimeNs: st.mtimeNs, ino: st.ino, dev: st.dev };
+  // glibc's dev_t encoding: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31.
+  const major = ((st.dev >> 8n) & 0xfffn) | ((st.dev >> 32n) & ~0xfffn);
+  const minor = (st.dev & 0xffn) | ((st.dev >> 12n) & ~0xffn);
+  return { size: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino, dev: `${major}:${minor}` };
 }
 
-function sameIdentity(a: SourceIdentity, st: fs.BigIntStats): boolean {
-  return a.size === Number(st.size) && a.mtimeNs === st.mtimeNs && a.ino === st.ino && a.dev === st.dev;
+function sameIdentity(a: SourceIdentity, st: FileStat): boolean {
+  return a.size === st.size && a.mtimeNs === st.mtimeNs && a.ino === st.ino && a.dev === st.dev;
 }
 
 export class ObjectStore {
@@ -106,7 +114,7 @@ export class ObjectStore {
    * Stores `source` whose digest the caller computed (e.g. on the pool). `before` is the source's
    * identity when it was digested: the copy is refused if the source no longer matches it.
    */
-  async addDigested(source: string, digestHex: string, before: SourceIdentity): Promise<StoredObject> {
+  async addDigested(source: string | FileRef, digestHex: string, before: SourceIdentity): Promise<StoredObject> {
     const payload = objectPayload(digestHex);
     const final = path.join(this.dir, payload);
     const existing = await fs.promises.lstat(final).catch(() => undefined);
@@ -118,26 +126,28 @@ export class ObjectStore {
     }
     await this.#mkdirFanout(path.dirname(final));
     const tmp = this.#tempName();
+    // The source is opened once, without following a symlink, and must be the inode digested;
+    // the copy reads that open file (its /proc/self/fd link), not whatever its name means now.
+    const ref: FileRef = typeof source === 'string' ? { dirfd: AT_FDCWD, name: source, path: source, ino: before.ino } : { ...source, ino: before.ino };
+    const { fd } = openRegularFile(ref);
     try {
-      await fs.promises.copyFile(source, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL).catch((err: unknown) => {
-        throw fromSystemError(err, source, 'read');
+      await fs.promises.copyFile(`/proc/self/fd/${fd}`, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL).catch((err: unknown) => {
+        throw fromSystemError(err, ref.path, 'read');
       });
-      const after = await fs.promises.lstat(source, { bigint: true }).catch((err: unknown) => {
-        throw fromSystemError(err, source, 'stat');
-      });
+      const after = statFd(fd);
       const copied = await fs.promises.stat(tmp);
-      if (!sameIdentity(before, after) || copied.size !== before.size) {
-        throw fileChanged(source, `size ${before.size} when digested, ${copied.size} bytes copied`);
+      if (typeof after === 'number' || !sameIdentity(before, after) || copied.size !== before.size) {
+        throw fileChanged(ref.path, `size ${before.size} when digested, ${copied.size} bytes copied`);
       }
       await this.#seal(tmp);
-      await fs.promises.rename(tmp, final).catch((err: unknown) => {
-        throw fromSystemError(err, final, 'write');
-      });
+      const added = await this.#commit(tmp, final);
+      return { digest: digestHex, payload, objectPath: final, size: before.size, added };
     } catch (err) {
       await fs.promises.rm(tmp, { force: true }).catch(() => {});
       throw err;
+    } finally {
+      closeFile(fd);
     }
-    return { digest: digestHex, payload, objectPath: final, size: before.size, added: true };
   }
 
   async #addStream(stream: Readable): Promise<StoredObject> {
@@ -160,13 +170,28 @@ export class ObjectStore {
       }
       await this.#mkdirFanout(path.dirname(final));
       await this.#seal(tmp);
-      await fs.promises.rename(tmp, final).catch((err: unknown) => {
-        throw fromSystemError(err, final, 'write');
-      });
-      return { digest: d.hex, payload, objectPath: final, size: d.size, added: true };
+      const added = await this.#commit(tmp, final);
+      return { digest: d.hex, payload, objectPath: final, size: d.size, added };
     } catch (err) {
       await fs.promises.rm(tmp, { force: true }).catch(() => {});
       throw err;
+    }
+  }
+
+  /**
+   * Puts the sealed temporary file in place under its final name, never replacing one: link(2)
+   * fails with EEXIST when another writer (a concurrent import) got there first, and then that
+   * object counts as existing, not added. The temporary name is removed either way.
+   */
+  async #commit(tmp: string, final: string): Promise<boolean> {
+    try {
+      await fs.promises.link(tmp, final);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw fromSystemError(err, final, 'write');
+    } finally {
+      await fs.promises.rm(tmp, { force: true }).catch(() => {});
     }
   }
 

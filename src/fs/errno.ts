@@ -1,5 +1,7 @@
 /**
- * errno → typed VeritreeError with the meaning the kernel gives that errno for the operation.
+ * errno → typed VeritreeError with the meaning the kernel gives that errno for the operation: the
+ * one errno table, for the file-system primitives (src/fs) and the fs-verity / xattr calls
+ * (src/kernel) alike.
  *
  * Spec: docs/FORMATS.md §2.3 (FS_IOC_ENABLE_VERITY errors and their order), §2.4
  * (FS_IOC_MEASURE_VERITY / FS_IOC_READ_VERITY_METADATA errors), §2.6 (EPERM on opening a verity
@@ -11,6 +13,11 @@ import { kernelError, type KernelErrorCode, type VeritreeError } from '../report
 
 export type KernelOp =
   | 'open'
+  | 'open-directory'
+  | 'read-directory'
+  | 'stat'
+  | 'rename'
+  | 'mkdir'
   | 'enable'
   | 'measure'
   | 'read-metadata'
@@ -113,6 +120,28 @@ const BY_OP: Readonly<Partial<Record<KernelOp, Readonly<Record<string, Meaning>>
     ENOTTY: ['verity-not-supported', 'this filesystem does not report inode flags'],
     EOPNOTSUPP: ['verity-not-supported', 'this filesystem does not report inode flags'],
   },
+  open: {
+    ELOOP: ['not-a-regular-file', 'is a symbolic link (not followed)'],
+    ESTALE: ['file-changed', 'replaced after it was listed (another file is under that name now)'],
+  },
+  'open-directory': {
+    ENOTDIR: ['not-a-directory', 'not a directory'],
+    ELOOP: ['not-a-directory', 'is a symbolic link (not followed)'],
+  },
+  'read-directory': {
+    ENOENT: ['not-found', 'the directory was removed while it was read'],
+  },
+  rename: {
+    EXDEV: ['io-error', 'on another filesystem (EXDEV): only moved by rename, never copied'],
+    EEXIST: ['io-error', 'the target exists'],
+    ENOTEMPTY: ['io-error', 'the target exists'],
+    EROFS: ['read-only-filesystem', 'read-only file system'],
+    ENOSPC: ['io-error', 'no space left on device'],
+  },
+  mkdir: {
+    EROFS: ['read-only-filesystem', 'read-only file system'],
+    ENOSPC: ['io-error', 'no space left on device'],
+  },
   statx: {
     ENOSYS: ['kernel-interface-unavailable', 'statx() is not available (Linux < 4.11)'],
   },
@@ -147,7 +176,7 @@ const BY_OP: Readonly<Partial<Record<KernelOp, Readonly<Record<string, Meaning>>
 /** Path-level failures any call can hit (open, lookup, permission). */
 const GENERIC: Readonly<Record<string, Meaning>> = {
   ENOENT: ['not-found', 'no such file or directory'],
-  ENOTDIR: ['not-found', 'a path component is not a directory'],
+  ENOTDIR: ['not-a-directory', 'a path component is not a directory'],
   ENAMETOOLONG: ['not-found', 'file name too long'],
   ELOOP: ['not-a-regular-file', 'too many levels of symbolic links'],
   EACCES: ['permission-denied', 'permission denied'],
@@ -175,8 +204,17 @@ function describeErrno(name: string): string {
   return (n !== undefined ? getSystemErrorMap().get(-n)?.[1] : undefined) ?? 'system error';
 }
 
-/** A VeritreeError for `op` on `path` failing with `errno`. */
-export function kernelErrnoError(op: KernelOp, errno: number | string, path: string | undefined): VeritreeError {
+/** A VeritreeError for `op` on `path` failing with `errno` (`reason` overrides the table's words). */
+export function kernelErrnoError(op: KernelOp, errno: number | string, path: string | undefined, reason?: string): VeritreeError {
   const m = meaningOf(op, errno);
-  return kernelError(m.code, m.reason, { ...(path !== undefined ? { path } : {}), errno: m.errno });
+  return kernelError(m.code, reason ?? m.reason, { ...(path !== undefined ? { path } : {}), errno: m.errno });
+}
+
+/**
+ * The same for the file-system primitives of src/fs: the reason without the errno name appended
+ * (the errno stays in the `errno` field), as Node's own file errors read.
+ */
+export function fsErrnoError(op: KernelOp, errno: number | string, path: string, reason?: string): VeritreeError {
+  const m = meaningOf(op, errno);
+  return kernelError(m.code, reason ?? m.reason.replace(` (${m.errno})`, ''), { path, errno: m.errno });
 }

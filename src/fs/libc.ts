@@ -1,9 +1,12 @@
 /**
  * The libc entry points veritree calls through koffi (prebuilt FFI; nothing compiled at install):
- * ioctl, statx and the l*xattr family. Loaded lazily on first use so that importing veritree on a
- * platform without koffi or glibc costs nothing until a kernel call is actually made.
+ * the *at() family that resolves names relative to directory descriptors (openat, openat2 through
+ * syscall(2), renameat, mkdirat, unlinkat, getdents64), ioctl, statx and the l*xattr family.
+ * Loaded lazily on first use so that importing veritree costs nothing until a call is made.
+ * Path arguments take strings or NUL-terminated Buffers (names are bytes on Linux).
  *
- * Spec: docs/FORMATS.md §2.1 (the ioctls), §2.5 (statx); xattr(7) for the xattr calls.
+ * Spec: docs/FORMATS.md §2.1 (the ioctls), §2.5 (statx); openat(2), openat2(2), getdents64(2),
+ * renameat(2), xattr(7).
  */
 import { createRequire } from 'node:module';
 import { kernelError } from '../report/errors.js';
@@ -14,15 +17,28 @@ export interface CFunction<A extends unknown[]> {
   async(...args: [...A, (err: unknown, result: number) => void]): void;
 }
 
+/** A path argument: a string, or the exact bytes of a name with a trailing NUL. */
+export type CPath = string | Uint8Array;
+
 export interface Libc {
+  /** `int openat(int dirfd, const char *path, int flags, mode_t mode)`. */
+  readonly openat: CFunction<[dirfd: number, path: CPath, flags: number, mode: number]>;
+  /** openat2(2) through syscall(2) (glibc 2.36 has no wrapper); ENOSYS before Linux 5.6. */
+  readonly openat2: (dirfd: number, path: CPath, how: Uint8Array) => number;
+  readonly close: CFunction<[fd: number]>;
+  /** `ssize_t getdents64(int fd, void *dirp, size_t count)`: raw `struct linux_dirent64` records. */
+  readonly getdents64: CFunction<[fd: number, buf: Uint8Array, size: number]>;
+  readonly renameat: CFunction<[olddirfd: number, oldpath: CPath, newdirfd: number, newpath: CPath]>;
+  readonly mkdirat: CFunction<[dirfd: number, path: CPath, mode: number]>;
+  readonly unlinkat: CFunction<[dirfd: number, path: CPath, flags: number]>;
   /** `int ioctl(int fd, unsigned long request, void *arg)`. */
   readonly ioctl: CFunction<[fd: number, request: number, arg: Uint8Array]>;
   /** `int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf)`. */
-  readonly statx: CFunction<[dirfd: number, path: string, flags: number, mask: number, buf: Uint8Array]>;
-  readonly lgetxattr: CFunction<[path: string, name: string, value: Uint8Array | null, size: number]>;
-  readonly llistxattr: CFunction<[path: string, list: Uint8Array | null, size: number]>;
-  readonly lsetxattr: CFunction<[path: string, name: string, value: Uint8Array, size: number, flags: number]>;
-  readonly lremovexattr: CFunction<[path: string, name: string]>;
+  readonly statx: CFunction<[dirfd: number, path: CPath, flags: number, mask: number, buf: Uint8Array]>;
+  readonly lgetxattr: CFunction<[path: CPath, name: string, value: Uint8Array | null, size: number]>;
+  readonly llistxattr: CFunction<[path: CPath, list: Uint8Array | null, size: number]>;
+  readonly lsetxattr: CFunction<[path: CPath, name: string, value: Uint8Array, size: number, flags: number]>;
+  readonly lremovexattr: CFunction<[path: CPath, name: string]>;
   /** errno of the last call made on this thread (inside an `.async` callback: of that call). */
   errno(): number;
   /** Address of a byte array's data, for pointers embedded in structs. */
@@ -74,7 +90,17 @@ function bind(): Libc {
     }
   };
   const ENOSYS = 38; // asm-generic/errno.h
+  // openat2 has the same number on every architecture (unified syscall table since Linux 5.6).
+  const SYS_openat2 = 437;
+  const syscall = lib.func('long syscall(long nr, ...)') as (...args: unknown[]) => number;
   return {
+    openat: fn('int openat(int dirfd, const char *path, int flags, uint32_t mode)'),
+    openat2: (dirfd, path, how) => syscall(SYS_openat2, 'int', dirfd, 'const char *', path, 'void *', how, 'size_t', how.length),
+    close: fn('int close(int fd)'),
+    getdents64: fn('intptr_t getdents64(int fd, void *dirp, size_t count)'),
+    renameat: fn('int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)'),
+    mkdirat: fn('int mkdirat(int dirfd, const char *path, uint32_t mode)'),
+    unlinkat: fn('int unlinkat(int dirfd, const char *path, int flags)'),
     // ioctl is variadic in libc; koffi cannot run variadic calls `.async`, so it is declared with a
     // fixed pointer argument. That is call-compatible on Linux ABIs: x86_64 passes the pointer in
     // the same register (the callee reads %al only to decide whether to spill vector registers),

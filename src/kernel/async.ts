@@ -9,8 +9,10 @@
  */
 import * as fs from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { libc } from './libc.js';
-import { errnoOf, kindOf, libcCall, type Syscall, type SysProgram, type SysResult } from './sys.js';
+import { libc } from '../fs/libc.js';
+import { checkOpenedAt, errnoOf, kindOf, libcCall, openAtFlags, type Syscall, type SysProgram, type SysResult } from './sys.js';
+import { cPath } from '../fs/path.js';
+import type { FileRef } from '../fs/open.js';
 import {
   enableProgram,
   getFlagsProgram,
@@ -67,6 +69,19 @@ function execAsync(sc: Syscall): Promise<SysResult> {
     case 'close':
       return new Promise((resolve) => fs.close(sc.fd, (err) => resolve(err ? { rc: -1, errno: errnoOf(err) } : { rc: 0, errno: 0 })));
     case 'open':
+      if (sc.at) {
+        const at = sc.at;
+        const lib = libc();
+        return slot(
+          () =>
+            new Promise<SysResult>((resolve, reject) => {
+              lib.openat.async(at.dirfd, cPath(at.name), openAtFlags(at), 0, (err: unknown, fd: number) => {
+                if (err) reject(err);
+                else resolve(fd < 0 ? { rc: -1, errno: lib.errno() } : checkOpenedAt(fd, at));
+              });
+            }),
+        );
+      }
       // Callback fs.open hands back a plain fd that the program owns (it yields `close`); a
       // FileHandle would close it again on garbage collection.
       return slot(
@@ -111,16 +126,16 @@ export async function runAsync<T>(program: SysProgram<T>): Promise<T> {
 
 // ---- async API ----
 
-export function enableVerity(path: string, opts: EnableOptions = {}): Promise<void> {
+export function enableVerity(path: string | FileRef, opts: EnableOptions = {}): Promise<void> {
   return runAsync(enableProgram(path, opts));
 }
-export function measureVerity(path: string): Promise<Measurement> {
+export function measureVerity(path: string | FileRef): Promise<Measurement> {
   return runAsync(measureProgram(path));
 }
-export function readVerityMetadata(path: string, type: MetadataType, range: ReadRange = {}): Promise<Uint8Array> {
+export function readVerityMetadata(path: string | FileRef, type: MetadataType, range: ReadRange = {}): Promise<Uint8Array> {
   return runAsync(readMetadataProgram(path, type, range));
 }
-export function getFlags(path: string): Promise<number> {
+export function getFlags(path: string | FileRef): Promise<number> {
   return runAsync(getFlagsProgram(path));
 }
 export function statxVerity(path: string): Promise<VerityStat> {

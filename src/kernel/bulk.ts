@@ -12,6 +12,7 @@ import { enableVerity, measureVerity, readVerityMetadata } from './async.js';
 import { enableViaCopy } from './copy.js';
 import { parseStoredDescriptor } from './structs.js';
 import type { EnableOptions, Measurement } from './verity.js';
+import { procPath, type FileRef } from '../fs/open.js';
 
 export type EnableStatus = 'enabled' | 'enabled-via-copy' | 'already-enabled' | 'failed';
 
@@ -54,7 +55,7 @@ function algName(id: number): string {
   return id === 1 ? 'sha256' : id === 2 ? 'sha512' : `ALG_${id}`;
 }
 
-async function checkExisting(path: string, params: VerityParams): Promise<{ mismatch?: string; measurement?: Measurement }> {
+async function checkExisting(path: string | FileRef, params: VerityParams): Promise<{ mismatch?: string; measurement?: Measurement }> {
   try {
     const desc = await readVerityMetadata(path, 'descriptor', { length: 256 });
     const mismatch = describeMismatch(desc, params);
@@ -69,7 +70,8 @@ async function checkExisting(path: string, params: VerityParams): Promise<{ mism
 }
 
 /** Enables fs-verity on one file and says what happened. */
-export async function enableOne(path: string, opts: BulkEnableOptions = {}): Promise<EnableOutcome> {
+export async function enableOne(target: string | FileRef, opts: BulkEnableOptions = {}): Promise<EnableOutcome> {
+  const path = typeof target === 'string' ? target : target.path;
   let params: VerityParams;
   try {
     params = opts.params ?? resolveParams(opts);
@@ -81,17 +83,18 @@ export async function enableOne(path: string, opts: BulkEnableOptions = {}): Pro
   let extra: { mismatch?: string; measurement?: Measurement } = {};
   try {
     try {
-      await enableVerity(path, enableOpts);
+      await enableVerity(target, enableOpts);
     } catch (err) {
       if (err instanceof VeritreeError && err.code === 'verity-already-enabled') {
         status = 'already-enabled';
-        extra = await checkExisting(path, params);
+        extra = await checkExisting(target, params);
       } else if (err instanceof VeritreeError && err.code === 'file-open-for-writing' && opts.copy) {
-        await enableViaCopy(path, enableOpts);
+        // The copy is made beside the file, reached through its directory's descriptor.
+        await enableViaCopy(typeof target === 'string' ? target : procPath(target), enableOpts);
         status = 'enabled-via-copy';
       } else throw err;
     }
-    if (opts.measure && !extra.measurement) extra = { ...extra, measurement: await measureVerity(path) };
+    if (opts.measure && !extra.measurement) extra = { ...extra, measurement: await measureVerity(target) };
     return { path, status, ...extra };
   } catch (err) {
     return { path, status: 'failed', error: asError(err, path) };

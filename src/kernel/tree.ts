@@ -1,48 +1,51 @@
 /**
  * `-r DIR` traversal for the kernel verbs: depth-first in directory order, never following
- * symlinks below the operand (the operand itself is followed, like `find -H`). Everything that is
- * not a directory is yielded with its kind, so callers can report symlinks and special files as
- * skipped instead of silently dropping them.
+ * symlinks below the operand (the operand itself is followed, like `find -H`), every file reached
+ * through its parent's directory descriptor (src/fs/walk.ts). Everything that is not a directory
+ * is yielded with its kind, so callers can report symlinks and special files as skipped instead
+ * of silently dropping them.
  */
-import * as fs from 'node:fs';
-import { walk } from '../walk/walk.js';
-import { kindOf, type FileKind } from './sys.js';
+import { statAt } from '../fs/stat.js';
+import { AT_FDCWD } from '../fs/dir.js';
+import { entryRef, type FileRef } from '../fs/open.js';
+import { walk } from '../fs/walk.js';
+import { VeritreeError } from '../report/errors.js';
+import type { FileKind } from './sys.js';
+import { kernelErrnoError } from '../fs/errno.js';
 
 export interface WalkEntry {
   readonly path: string;
   readonly kind: FileKind;
+  /** For files found by a walk: where to open them (relative to the walked directory). */
+  readonly ref?: FileRef;
+  /** Call once done with `ref` (it releases the directory descriptor). */
+  readonly release?: () => void;
   /** Set when the entry could not be read (e.g. an unreadable directory). */
-  readonly error?: NodeJS.ErrnoException;
+  readonly error?: VeritreeError;
 }
 
 export async function* walkTree(root: string): AsyncGenerator<WalkEntry> {
   if (typeof root !== 'string' || root.length === 0) throw new TypeError(`bad root: ${JSON.stringify(root)}`);
-  let st: fs.Stats;
-  try {
-    st = await fs.promises.stat(root);
-  } catch (err) {
-    yield { path: root, kind: 'unknown', error: err as NodeJS.ErrnoException };
+  const st = statAt(AT_FDCWD, root, true);
+  if (typeof st === 'number') {
+    yield { path: root, kind: 'unknown', error: kernelErrnoError('stat', -st, root) };
     return;
   }
-  if (!st.isDirectory()) {
-    yield { path: root, kind: kindOf(st) };
+  if (st.kind !== 'directory') {
+    yield { path: root, kind: st.kind };
     return;
   }
-  // The shared streaming walker (src/walk): bounded memory, symlinks below the root never followed.
   try {
     for await (const e of walk(root, { followRoot: true })) {
-      if (e.type === 'error') yield { path: e.path, kind: 'directory', error: errnoError(e.error) };
-      else yield { path: e.path, kind: e.type };
+      if (e.type === 'error') yield { path: e.path, kind: 'directory', error: e.error };
+      else if (e.type === 'file') {
+        const dir = e.dir.retain();
+        yield { path: e.path, kind: 'file', ref: entryRef(dir, e.name, e.ino), release: () => dir.release() };
+      } else yield { path: e.path, kind: e.type };
     }
   } catch (err) {
-    yield { path: root, kind: 'directory', error: errnoError(err) };
+    yield { path: root, kind: 'directory', error: err instanceof VeritreeError ? err : new VeritreeError('io-error', String(err), { path: root }) };
   }
-}
-
-/** The system error behind a walker error, as the kernel verbs report errno names. */
-function errnoError(err: unknown): NodeJS.ErrnoException {
-  const cause = (err as { cause?: unknown }).cause;
-  return (cause instanceof Error ? cause : err) as NodeJS.ErrnoException;
 }
 
 /** Why a non-regular entry is skipped, in words. */

@@ -27,10 +27,11 @@ import {
   STATX_OFF_SIZE,
   STATX_SIZE,
 } from './constants.js';
-import { ERRNO, kernelErrnoError, type KernelOp } from './errors.js';
-import { libc } from './libc.js';
+import { ERRNO, kernelErrnoError, type KernelOp } from '../fs/errno.js';
+import { libc } from '../fs/libc.js';
 import { packDigestBuffer, packEnableArg, packReadMetadataArg, stableBytes, unpackDigest, type AddressOf } from './structs.js';
-import { checkPath, runSync, type FileKind, type SysProgram, type SysResult } from './sys.js';
+import { checkPath, openCall, runSync, type FileKind, type SysProgram, type SysResult } from './sys.js';
+import type { FileRef } from '../fs/open.js';
 
 export type MetadataType = 'merkle_tree' | 'descriptor' | 'signature';
 
@@ -83,8 +84,9 @@ function addressOf(): AddressOf {
 }
 
 /** Opens `path` read-only, runs `body(fd, kind)`, and closes the fd whatever happens. */
-export function* withReadOnlyFd<T>(path: string, body: (fd: number, kind: FileKind) => SysProgram<T>): SysProgram<T> {
-  const opened = yield { call: 'open', path };
+export function* withReadOnlyFd<T>(target: string | FileRef, body: (fd: number, kind: FileKind) => SysProgram<T>): SysProgram<T> {
+  const path = checkPath(target);
+  const opened = yield openCall(target);
   if (opened.rc < 0) throw kernelErrnoError('open', opened.errno, path);
   try {
     return yield* body(opened.rc, opened.kind ?? 'unknown');
@@ -120,10 +122,10 @@ export function* enableOnFd(fd: number, path: string, opts: EnableOptions = {}):
   }
 }
 
-export function* enableProgram(path: string, opts: EnableOptions = {}): SysProgram<void> {
-  checkPath(path);
+export function* enableProgram(target: string | FileRef, opts: EnableOptions = {}): SysProgram<void> {
+  const path = checkPath(target);
   paramsOf(opts); // parameter errors before touching the file
-  return yield* withReadOnlyFd(path, function* (fd, kind) {
+  return yield* withReadOnlyFd(target, function* (fd, kind) {
     if (kind === 'directory') throw kernelError('is-a-directory', 'is a directory; fs-verity applies to regular files only', { path });
     if (kind !== 'file') throw kernelError('not-a-regular-file', `not a regular file (${kind}); fs-verity applies to regular files only`, { path });
     yield* enableOnFd(fd, path, opts);
@@ -139,9 +141,9 @@ export function* measureOnFd(fd: number, path: string): SysProgram<Measurement> 
   return { path, hashAlg: hashAlgById(hashAlgorithm)?.name ?? `ALG_${hashAlgorithm}`, hashAlgorithm, digest, hex };
 }
 
-export function* measureProgram(path: string): SysProgram<Measurement> {
-  checkPath(path);
-  return yield* withReadOnlyFd(path, (fd) => measureOnFd(fd, path));
+export function* measureProgram(target: string | FileRef): SysProgram<Measurement> {
+  const path = checkPath(target);
+  return yield* withReadOnlyFd(target, (fd) => measureOnFd(fd, path));
 }
 
 export interface ReadRange {
@@ -181,15 +183,15 @@ export function* readMetadataOnFd(fd: number, path: string, type: MetadataType, 
   return new Uint8Array(all.buffer, all.byteOffset, all.length);
 }
 
-export function* readMetadataProgram(path: string, type: MetadataType, range: ReadRange = {}): SysProgram<Uint8Array> {
-  checkPath(path);
-  return yield* withReadOnlyFd(path, (fd) => readMetadataOnFd(fd, path, type, range));
+export function* readMetadataProgram(target: string | FileRef, type: MetadataType, range: ReadRange = {}): SysProgram<Uint8Array> {
+  const path = checkPath(target);
+  return yield* withReadOnlyFd(target, (fd) => readMetadataOnFd(fd, path, type, range));
 }
 
 /** FS_IOC_GETFLAGS: the inode flags (FS_*_FL); 4-byte result in an 8-byte zeroed buffer (§2.1). */
-export function* getFlagsProgram(path: string): SysProgram<number> {
-  checkPath(path);
-  return yield* withReadOnlyFd(path, function* (fd) {
+export function* getFlagsProgram(target: string | FileRef): SysProgram<number> {
+  const path = checkPath(target);
+  return yield* withReadOnlyFd(target, function* (fd) {
     const buf = stableBytes(8);
     const r = yield { call: 'ioctl', fd, request: FS_IOC_GETFLAGS, arg: buf };
     if (r.rc < 0) throw fail('getflags', r, path);
@@ -236,13 +238,13 @@ function kindFromMode(mode: number): FileKind {
 
 // ---- synchronous API (worker threads, short CLI paths) ----
 
-export function enableVeritySync(path: string, opts: EnableOptions = {}): void {
+export function enableVeritySync(path: string | FileRef, opts: EnableOptions = {}): void {
   runSync(enableProgram(path, opts));
 }
-export function measureVeritySync(path: string): Measurement {
+export function measureVeritySync(path: string | FileRef): Measurement {
   return runSync(measureProgram(path));
 }
-export function readVerityMetadataSync(path: string, type: MetadataType, range: ReadRange = {}): Uint8Array {
+export function readVerityMetadataSync(path: string | FileRef, type: MetadataType, range: ReadRange = {}): Uint8Array {
   return runSync(readMetadataProgram(path, type, range));
 }
 export function getFlagsSync(path: string): number {

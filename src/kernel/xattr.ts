@@ -6,9 +6,10 @@
  *
  * Spec: xattr(7), getxattr(2), listxattr(2), setxattr(2) — ERANGE, ENODATA, ENOTSUP semantics.
  */
-import { ERRNO, kernelErrnoError } from './errors.js';
+import { ERRNO, kernelErrnoError } from '../fs/errno.js';
 import { stableBytes } from './structs.js';
 import { checkPath, runSync, type SysProgram } from './sys.js';
+import type { PathLike } from '../fs/path.js';
 
 /** `XATTR_CREATE` / `XATTR_REPLACE` from `<sys/xattr.h>`. */
 export const XATTR_CREATE = 1;
@@ -36,44 +37,44 @@ function checkName(name: unknown): string {
 const FIRST_TRY_BYTES = 1024;
 
 /** The value of `name`, or `undefined` when the file has no such attribute. */
-export function* getXattrProgram(path: string, name: string): SysProgram<Uint8Array | undefined> {
-  checkPath(path);
+export function* getXattrProgram(path: PathLike, name: string): SysProgram<Uint8Array | undefined> {
+  const shown = checkPath(path);
   checkName(name);
   const first = stableBytes(FIRST_TRY_BYTES);
   const direct = yield { call: 'lgetxattr', path, name, buf: first };
   if (direct.rc >= 0) return first.slice(0, direct.rc);
   if (direct.errno === ERRNO.ENODATA) return undefined;
-  if (direct.errno !== ERRNO.ERANGE) throw kernelErrnoError('getxattr', direct.errno, path);
+  if (direct.errno !== ERRNO.ERANGE) throw kernelErrnoError('getxattr', direct.errno, shown);
   for (let attempt = 0; ; attempt++) {
     const probe = yield { call: 'lgetxattr', path, name, buf: null };
     if (probe.rc < 0) {
       if (probe.errno === ERRNO.ENODATA) return undefined;
-      throw kernelErrnoError('getxattr', probe.errno, path);
+      throw kernelErrnoError('getxattr', probe.errno, shown);
     }
     if (probe.rc === 0) return new Uint8Array(0);
     const buf = stableBytes(Math.min(probe.rc, XATTR_SIZE_MAX));
     const r = yield { call: 'lgetxattr', path, name, buf };
     if (r.rc >= 0) return buf.slice(0, r.rc);
     if (r.errno === ERRNO.ENODATA) return undefined; // removed between the two calls
-    if (r.errno !== ERRNO.ERANGE || attempt >= GROW_RETRIES) throw kernelErrnoError('getxattr', r.errno, path);
+    if (r.errno !== ERRNO.ERANGE || attempt >= GROW_RETRIES) throw kernelErrnoError('getxattr', r.errno, shown);
   }
 }
 
 /** Attribute names, in the order the filesystem lists them. */
-export function* listXattrProgram(path: string): SysProgram<string[]> {
-  checkPath(path);
+export function* listXattrProgram(path: PathLike): SysProgram<string[]> {
+  const shown = checkPath(path);
   const first = stableBytes(FIRST_TRY_BYTES);
   const direct = yield { call: 'llistxattr', path, buf: first };
   if (direct.rc >= 0) return splitNames(first.subarray(0, direct.rc));
-  if (direct.errno !== ERRNO.ERANGE) throw kernelErrnoError('listxattr', direct.errno, path);
+  if (direct.errno !== ERRNO.ERANGE) throw kernelErrnoError('listxattr', direct.errno, shown);
   for (let attempt = 0; ; attempt++) {
     const probe = yield { call: 'llistxattr', path, buf: null };
-    if (probe.rc < 0) throw kernelErrnoError('listxattr', probe.errno, path);
+    if (probe.rc < 0) throw kernelErrnoError('listxattr', probe.errno, shown);
     if (probe.rc === 0) return [];
     const buf = stableBytes(Math.min(probe.rc, XATTR_LIST_MAX));
     const r = yield { call: 'llistxattr', path, buf };
     if (r.rc >= 0) return splitNames(buf.subarray(0, r.rc));
-    if (r.errno !== ERRNO.ERANGE || attempt >= GROW_RETRIES) throw kernelErrnoError('listxattr', r.errno, path);
+    if (r.errno !== ERRNO.ERANGE || attempt >= GROW_RETRIES) throw kernelErrnoError('listxattr', r.errno, shown);
   }
 }
 
@@ -90,26 +91,26 @@ export function splitNames(list: Uint8Array): string[] {
   return names;
 }
 
-export function* setXattrProgram(path: string, name: string, value: Uint8Array, mode: SetMode = 'either'): SysProgram<void> {
-  checkPath(path);
+export function* setXattrProgram(path: PathLike, name: string, value: Uint8Array, mode: SetMode = 'either'): SysProgram<void> {
+  const shown = checkPath(path);
   checkName(name);
   if (!(value instanceof Uint8Array)) throw new TypeError(`xattr value must be a Uint8Array, got ${typeof value}`);
   if (value.length > XATTR_SIZE_MAX) throw new RangeError(`xattr value is ${value.length} bytes; at most ${XATTR_SIZE_MAX}`);
   const flags = mode === 'create' ? XATTR_CREATE : mode === 'replace' ? XATTR_REPLACE : 0;
   if (mode !== 'create' && mode !== 'replace' && mode !== 'either') throw new RangeError(`bad xattr set mode: ${String(mode)}`);
   const r = yield { call: 'lsetxattr', path, name, value, flags };
-  if (r.rc < 0) throw kernelErrnoError('setxattr', r.errno, path);
+  if (r.rc < 0) throw kernelErrnoError('setxattr', r.errno, shown);
 }
 
-export function* removeXattrProgram(path: string, name: string): SysProgram<void> {
-  checkPath(path);
+export function* removeXattrProgram(path: PathLike, name: string): SysProgram<void> {
+  const shown = checkPath(path);
   checkName(name);
   const r = yield { call: 'lremovexattr', path, name };
-  if (r.rc < 0) throw kernelErrnoError('removexattr', r.errno, path);
+  if (r.rc < 0) throw kernelErrnoError('removexattr', r.errno, shown);
 }
 
 /** All attributes as name → value (values may vanish between list and get; those are left out). */
-export function* getAllXattrsProgram(path: string): SysProgram<Map<string, Uint8Array>> {
+export function* getAllXattrsProgram(path: PathLike): SysProgram<Map<string, Uint8Array>> {
   const out = new Map<string, Uint8Array>();
   for (const name of yield* listXattrProgram(path)) {
     const v = yield* getXattrProgram(path, name);
@@ -120,18 +121,18 @@ export function* getAllXattrsProgram(path: string): SysProgram<Map<string, Uint8
 
 // ---- synchronous API ----
 
-export function getXattrSync(path: string, name: string): Uint8Array | undefined {
+export function getXattrSync(path: PathLike, name: string): Uint8Array | undefined {
   return runSync(getXattrProgram(path, name));
 }
-export function listXattrSync(path: string): string[] {
+export function listXattrSync(path: PathLike): string[] {
   return runSync(listXattrProgram(path));
 }
-export function setXattrSync(path: string, name: string, value: Uint8Array, mode: SetMode = 'either'): void {
+export function setXattrSync(path: PathLike, name: string, value: Uint8Array, mode: SetMode = 'either'): void {
   runSync(setXattrProgram(path, name, value, mode));
 }
-export function removeXattrSync(path: string, name: string): void {
+export function removeXattrSync(path: PathLike, name: string): void {
   runSync(removeXattrProgram(path, name));
 }
-export function getAllXattrsSync(path: string): Map<string, Uint8Array> {
+export function getAllXattrsSync(path: PathLike): Map<string, Uint8Array> {
   return runSync(getAllXattrsProgram(path));
 }

@@ -12,7 +12,10 @@ import { resolveParams, type HashAlg, type VerityParams, type VerityParamsInput 
 import { acquireHasher, releaseHasher, resolveBackend, type BackendChoice, type BackendName } from '../backends/index.js';
 import { fileChanged, fromSystemError, notRegularFile, VeritreeError } from '../report/errors.js';
 import { MerkleTreeBuilder, type TreeResult } from './tree.js';
-import { kindOf } from '../walk/kind.js';
+import { kindOf } from '../fs/kind.js';
+import { closeFile, openRegularFile, operandRef, type FileRef } from '../fs/open.js';
+import { sameVersion, statFd, type FileStat } from '../fs/stat.js';
+import { fsErrnoError } from '../fs/errno.js';
 
 export interface DigestOptions extends VerityParamsInput {
   /** Hashing backend; default from VERITREE_BACKEND, else `auto`. */
@@ -67,23 +70,37 @@ function toResult(path: string, plan: DigestPlan, tree: TreeResult): DigestResul
 // (libuv adds O_CLOEXEC itself.)
 export const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
 
-function sameVersion(a: fs.BigIntStats, b: fs.BigIntStats): boolean {
+function sameStatsVersion(a: fs.BigIntStats, b: fs.BigIntStats): boolean {
   return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ino === b.ino;
 }
 
+/** What moved between the first stat, the read and the last stat, in words. */
+export function changeText(sizeBefore: number | bigint, sizeAfter: number | bigint, read: number): string {
+  if (sizeAfter !== sizeBefore) return `size ${sizeBefore} → ${sizeAfter} bytes, ${read} read`;
+  if (BigInt(read) > BigInt(sizeAfter)) return `${read} bytes read from a file whose size is ${sizeAfter} (a pseudo-file, as in /proc or /sys, has no stable content)`;
+  if (BigInt(read) < BigInt(sizeAfter)) return `only ${read} of ${sizeAfter} bytes could be read`;
+  return 'modified while it was read (mtime or ctime moved)';
+}
+
 /** Synchronous digest of one file (blocks the thread: use on workers or in CLIs). */
-export function digestFileSync(path: string, planOrOpts: DigestPlan | DigestOptions = {}): DigestResult {
+export function digestFileSync(path: string | FileRef, planOrOpts: DigestPlan | DigestOptions = {}): DigestResult {
   const plan = 'params' in planOrOpts ? planOrOpts : planDigest(planOrOpts);
-  let fd: number;
+  const ref = typeof path === 'string' ? operandRef(path) : path;
+  const { fd, stat } = openRegularFile(ref);
   try {
-    fd = fs.openSync(path, OPEN_FLAGS);
-  } catch (err) {
-    throw fromSystemError(err, path, 'open');
+    return digestOpenFileSync(fd, stat, ref.path, plan);
+  } finally {
+    closeFile(fd);
   }
+}
+
+/**
+ * Digest of a file already opened and checked (`openRegularFile`); `before` is its stat then.
+ * The caller closes `fd`.
+ */
+export function digestOpenFileSync(fd: number, before: FileStat, path: string, plan: DigestPlan): DigestResult {
   const hasher = acquireHasher(plan.backend, plan.params);
   try {
-    const before = fstat(fd, path);
-    if (!before.isFile()) throw notRegularFile(path, kindOf(before));
     const builder = new MerkleTreeBuilder(plan.params, hasher, { keepTree: plan.keepTree });
     for (;;) {
       const win = builder.window();
@@ -96,21 +113,12 @@ export function digestFileSync(path: string, planOrOpts: DigestPlan | DigestOpti
       if (n === 0) break;
       builder.advance(n);
     }
-    const after = fstat(fd, path);
-    if (!sameVersion(before, after) || BigInt(builder.dataSize) !== after.size)
-      throw fileChanged(path, `size ${before.size} → ${after.size}, read ${builder.dataSize} bytes`);
+    const after = statFd(fd);
+    if (typeof after === 'number') throw fsErrnoError('stat', -after, path);
+    if (!sameVersion(before, after) || builder.dataSize !== after.size) throw fileChanged(path, changeText(before.size, after.size, builder.dataSize));
     return toResult(path, plan, builder.digest());
   } finally {
     releaseHasher(hasher);
-    fs.closeSync(fd);
-  }
-}
-
-function fstat(fd: number, path: string): fs.BigIntStats {
-  try {
-    return fs.fstatSync(fd, { bigint: true });
-  } catch (err) {
-    throw fromSystemError(err, path, 'stat');
   }
 }
 
@@ -162,8 +170,7 @@ export async function digestFile(path: string, planOrOpts: DigestPlan | DigestOp
     const after = await fh.stat({ bigint: true }).catch((err: unknown) => {
       throw fromSystemError(err, path, 'stat');
     });
-    if (!sameVersion(before, after) || BigInt(builder.dataSize) !== after.size)
-      throw fileChanged(path, `size ${before.size} → ${after.size}, read ${builder.dataSize} bytes`);
+    if (!sameStatsVersion(before, after) || BigInt(builder.dataSize) !== after.size) throw fileChanged(path, changeText(before.size, after.size, builder.dataSize));
     return toResult(path, plan, builder.digest());
   } finally {
     releaseHasher(hasher);

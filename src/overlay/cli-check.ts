@@ -11,7 +11,7 @@ import { VERITY_MODES, type VerityMode } from './analyze.js';
 import { XATTR_PREFIXES, type XattrPrefixName } from './constants.js';
 import type { LowerEntry } from './lower.js';
 import { writeCheckReport, type CheckReportFormat } from './report.js';
-import { openDataLayers } from './resolve.js';
+import { closeDataLayers, openDataLayers, type DataLayer } from './resolve.js';
 import { checkLowerLayer } from './validate.js';
 
 export const CHECK_OPTIONS = {
@@ -88,10 +88,11 @@ export async function runCheck(args: string[], io: CliIO, inv: CheckInvocation):
   }
   const lower = parsed.positionals[0]!;
   const layerPaths = v[inv.layerOption] as string[];
+  let dataLayers: DataLayer[] = [];
   try {
     // Workers boot (~50 ms) while the image is opened and parsed, not after.
     sharedPool(threads);
-    const dataLayers = await openDataLayers(layerPaths);
+    dataLayers = await openDataLayers(layerPaths);
     const entries = await inv.entries(lower);
     const result = await checkLowerLayer(entries, {
       dataLayers, verity, xattrPrefix: prefix, measure: v['no-measure'] !== true,
@@ -106,6 +107,7 @@ export async function runCheck(args: string[], io: CliIO, inv: CheckInvocation):
     return EXIT_FAILURE;
   } finally {
     await closeSharedPool();
+    closeDataLayers(dataLayers);
   }
 }
 

@@ -9,7 +9,8 @@ import path from 'node:path';
 import type { ComposefsImage, ErofsImage } from '../erofs/index.js';
 import { getXattrSync, listXattrSync } from '../kernel/index.js';
 import { VeritreeError } from '../report/errors.js';
-import { walk } from '../walk/walk.js';
+import { walk } from '../fs/walk.js';
+import { procPath } from '../fs/open.js';
 import { XATTR_PREFIXES, type XattrPrefixName } from './constants.js';
 
 export type LowerType = 'file' | 'directory' | 'symlink' | 'other';
@@ -78,7 +79,8 @@ export async function* directoryEntries(root: string): AsyncGenerator<LowerEntry
       continue;
     }
     try {
-      yield { path: rel, type, xattrs: readOverlayXattrs(e.path) };
+      // Through the walked directory's descriptor: a directory swapped meanwhile cannot redirect it.
+      yield { path: rel, type, xattrs: readOverlayXattrs(procPath({ dirfd: e.dir.fd, name: e.name, path: e.path })) };
     } catch (err) {
       const error = err instanceof VeritreeError ? err : new VeritreeError('io-error', String(err), { path: e.path });
       // No xattr support on this filesystem = no overlay xattrs, like the kernel's EOPNOTSUPP.

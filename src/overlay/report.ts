@@ -11,6 +11,7 @@
 import type { Writable } from 'node:stream';
 import type { Finding } from './finding.js';
 import type { CheckResult, CheckSummary } from './validate.js';
+import { escapeText } from '../report/text.js';
 
 export type CheckReportFormat = 'text' | 'json' | 'ndjson';
 
@@ -46,7 +47,7 @@ export function summaryLine(s: CheckSummary): string {
 }
 
 export function formatFindingText(f: Finding): string {
-  let line = `${f.severity === 'warning' ? 'warning ' : ''}${f.code} ${f.path}: ${f.detail}\n`;
+  let line = `${escapeText(`${f.severity === 'warning' ? 'warning ' : ''}${f.code} ${f.path}: ${f.detail}`)}\n`;
   if (f.object !== undefined) line += `  object   ${f.object}\n`;
   if (f.expected !== undefined) line += `  expected ${f.expected}\n`;
   if (f.actual !== undefined) line += `  actual   ${f.actual}\n`;

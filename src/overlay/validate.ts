@@ -25,7 +25,8 @@ import { analyzeEntry, type DataRequest, type VerityMode } from './analyze.js';
 import { COMPOSEFS_VERITY_BLOCK_SIZE, XATTR_PREFIXES, type XattrPrefixName } from './constants.js';
 import { compareFindings, finding, formatDigest, type Finding } from './finding.js';
 import { prefixOf, type LowerEntry } from './lower.js';
-import { resolveInLayers, type DataLayer, type LayerMiss, type ResolvedDirs, type Resolution } from './resolve.js';
+import { resolveInLayers, type DataLayer, type LayerMiss, type Resolution } from './resolve.js';
+import type { FileRef } from '../fs/open.js';
 
 export interface CheckOptions extends Pick<BulkDigestOptions, 'threads' | 'pool' | 'backend' | 'signal'> {
   readonly dataLayers: readonly DataLayer[];
@@ -56,7 +57,9 @@ export interface CheckResult {
 /** What one object turned out to be (shared by every file pointing to it). */
 interface ObjectState {
   readonly path: string;
-  readonly dev: number;
+  /** Where the lookup found it: opened, measured and hashed there and nowhere else. */
+  readonly ref: FileRef;
+  readonly dev: string;
   measureTried: boolean;
   /** Kernel measurement, when fs-verity is enabled on the object. */
   measured?: { algorithm: number; hashAlg: string; digest: Uint8Array };
@@ -122,10 +125,9 @@ export async function checkLowerLayer(entries: Iterable<LowerEntry> | AsyncItera
   const findings: Finding[] = [];
   const wanted: { request: DataRequest; object: ObjectState }[] = [];
   const resolutions = new Map<string, Resolution>();
-  const resolvedDirs: ResolvedDirs = new Set();
   const objects = new Map<string, ObjectState>();
   const channels = new Map<string, { channel: Channel<ObjectState>; done: Promise<void> }>();
-  const noVerityDevs = new Set<number>();
+  const noVerityDevs = new Set<string>();
   const files = new Set<string>();
   let measured = 0;
   let hashed = 0;
@@ -136,7 +138,8 @@ export async function checkLowerLayer(entries: Iterable<LowerEntry> | AsyncItera
       const channel = new Channel<ObjectState>();
       const done = (async () => {
         const paths = (async function* () {
-          for await (const o of channel) yield o.path;
+          // By reference: the layer's directory descriptor the lookup found it in.
+          for await (const o of channel) yield { ref: o.ref };
         })();
         for await (const batch of digestFileBatches(paths, digestOptions(hashAlg))) {
           for (const d of batch) {
@@ -156,7 +159,7 @@ export async function checkLowerLayer(entries: Iterable<LowerEntry> | AsyncItera
     if (o.measureTried || options.measure === false || noVerityDevs.has(o.dev)) return;
     o.measureTried = true;
     try {
-      const m = measureVeritySync(o.path);
+      const m = measureVeritySync(o.ref);
       o.measured = { algorithm: m.hashAlgorithm, hashAlg: m.hashAlg, digest: m.digest };
       measured++;
     } catch (err) {
@@ -176,7 +179,7 @@ export async function checkLowerLayer(entries: Iterable<LowerEntry> | AsyncItera
     if (r === undefined) return;
     let res = resolutions.get(r.redirect);
     if (res === undefined) {
-      res = resolveInLayers(options.dataLayers, r.components, resolvedDirs);
+      res = resolveInLayers(options.dataLayers, r.components);
       resolutions.set(r.redirect, res);
     }
     if (!res.ok) {
@@ -187,7 +190,7 @@ export async function checkLowerLayer(entries: Iterable<LowerEntry> | AsyncItera
     }
     let o = objects.get(res.path);
     if (o === undefined) {
-      o = { path: res.path, dev: res.dev, measureTried: false, computed: new Map(), queued: new Set() };
+      o = { path: res.path, ref: res.ref, dev: res.dev, measureTried: false, computed: new Map(), queued: new Set() };
       objects.set(res.path, o);
     }
     if (r.expected === undefined) return;

@@ -7,16 +7,19 @@
 import fs from 'node:fs';
 import { acquireHasher, releaseHasher } from '../backends/index.js';
 import type { BackendName } from '../backends/types.js';
-import { fromSystemError, notRegularFile, fileChanged, VeritreeError } from '../report/errors.js';
+import { fromSystemError, fileChanged, VeritreeError } from '../report/errors.js';
 import { resolveParams, type VerityParams } from '../params.js';
 import { buildDescriptor, DESC } from '../merkle/descriptor.js';
 import { rootFromLeafDigests } from '../merkle/tree.js';
-import { digestFileSync, OPEN_FLAGS } from '../merkle/file.js';
-import { kindOf } from '../walk/kind.js';
+import { changeText, digestOpenFileSync } from '../merkle/file.js';
+import { closeFile, openRegularFile } from '../fs/open.js';
+import { statFd, type FileStat } from '../fs/stat.js';
+import { fsErrnoError } from '../fs/errno.js';
 import { FileStatus, type ErrorWire, type FileBatchResult, type FileBatchTask, type ParamsWire, type RangeResult, type RangeTask } from './tasks.js';
 
 /** Bytes of small-file data staged before one leaf `hashBlocks` call. */
 const STAGE_BYTES = 4 << 20;
+const PSEUDO_FILE = 'its size is 0 but it has content (a pseudo-file, as in /proc or /sys, has no stable content)';
 /** Files up to this size go through the staged path; larger ones stream. */
 const SMALL_FILE_MAX = 1 << 20;
 
@@ -45,9 +48,10 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
   const params = paramsFromWire(task.params);
   const D = params.alg.digestSize;
   const B = params.blockSize;
-  const n = task.paths.length;
+  const n = task.files.length;
   const digests = new Uint8Array(n * D);
   const sizes = new Float64Array(n);
+  const inos = new BigUint64Array(n);
   const status = new Uint8Array(n);
   const errors: (ErrorWire | null)[] = new Array<ErrorWire | null>(n).fill(null);
   const stageBlocks = Math.max(1, Math.floor(STAGE_BYTES / B));
@@ -82,29 +86,24 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
     };
 
     for (let slot = 0; slot < n; slot++) {
-      const path = task.paths[slot]!;
+      const file = task.files[slot]!;
+      const path = file.path;
       let fd = -1;
       try {
-        try {
-          fd = fs.openSync(path, OPEN_FLAGS);
-        } catch (err) {
-          throw fromSystemError(err, path, 'open');
-        }
-        // Number stats (not bigint): ~1 µs cheaper per call, and mtimeMs still resolves changes to
-        // well under a millisecond, which is all the change check needs.
-        const before = fs.fstatSync(fd);
-        if (!before.isFile()) throw notRegularFile(path, kindOf(before));
-        const size = Number(before.size);
+        // Relative to the listed directory, no symlink followed, the inode the listing saw.
+        const opened = openRegularFile(file);
+        fd = opened.fd;
+        const before = opened.stat;
+        const size = before.size;
         sizes[slot] = size;
+        inos[slot] = before.ino;
         if (task.deferAbove > 0 && size > task.deferAbove) {
           status[slot] = FileStatus.Deferred;
           continue;
         }
         if (size > SMALL_FILE_MAX) {
-          fs.closeSync(fd);
-          fd = -1;
           flush();
-          const r = digestFileSync(path, { params, backend: task.backend as BackendName, keepTree: false });
+          const r = digestOpenFileSync(fd, before, path, { params, backend: task.backend as BackendName, keepTree: false });
           digests.set(r.digest, slot * D);
           sizes[slot] = r.size;
           continue;
@@ -119,9 +118,11 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
           if (r === 0) break;
           got += r;
         }
-        const after = fs.fstatSync(fd);
-        if (got !== size || after.size !== before.size || after.mtimeMs !== before.mtimeMs)
-          throw fileChanged(path, `size ${before.size} → ${after.size}, read ${got} bytes`);
+        // A file that says it is empty may still have content (pseudo-files in /proc, /sys).
+        if (size === 0 && fs.readSync(fd, scratch, 0, 1, 0) > 0) throw fileChanged(path, PSEUDO_FILE);
+        const after = fstatOrThrow(fd, path);
+        if (got !== size || after.size !== before.size || after.mtimeNs !== before.mtimeNs || after.ctimeNs !== before.ctimeNs)
+          throw fileChanged(path, changeText(before.size, after.size, got));
         stage.fill(0, at + size, at + blocks * B);
         staged.push({ slot, firstBlock: stagedBlocks, blocks, size });
         stagedBlocks += blocks;
@@ -129,15 +130,22 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
         status[slot] = FileStatus.Failed;
         errors[slot] = errorToWire(err, path);
       } finally {
-        if (fd >= 0) fs.closeSync(fd);
+        if (fd >= 0) closeFile(fd);
       }
     }
     flush();
   } finally {
     releaseHasher(hasher);
   }
-  return { digests, sizes, status, errors };
+  return { digests, sizes, inos, status, errors };
 }
+
+function fstatOrThrow(fd: number, path: string): FileStat {
+  const st = statFd(fd);
+  if (typeof st === 'number') throw fsErrnoError('stat', -st, path);
+  return st;
+}
+
 
 /** Leaf digests of one block-aligned byte range of a file. */
 export function hashRange(task: RangeTask): RangeResult {
@@ -146,15 +154,9 @@ export function hashRange(task: RangeTask): RangeResult {
   const D = params.alg.digestSize;
   if (task.offset % B !== 0 || task.length % B !== 0)
     throw new RangeError(`range ${task.offset}+${task.length} is not aligned to ${B}-byte blocks`);
-  let fd: number;
-  try {
-    fd = fs.openSync(task.path, OPEN_FLAGS);
-  } catch (err) {
-    throw fromSystemError(err, task.path, 'open');
-  }
+  const { fd, stat: st } = openRegularFile(task.file);
   const hasher = acquireHasher(task.backend, params);
   try {
-    const st = fs.fstatSync(fd, { bigint: true });
     const maxBlocks = task.length / B;
     const leaves = new Uint8Array(maxBlocks * D);
     const chunkBlocks = Math.max(1, Math.floor((1 << 20) / B));
@@ -171,7 +173,7 @@ export function hashRange(task: RangeTask): RangeResult {
         try {
           r = fs.readSync(fd, buf, got, want - got, pos + got);
         } catch (err) {
-          throw fromSystemError(err, task.path, 'read');
+          throw fromSystemError(err, task.file.path, 'read');
         }
         if (r === 0) break;
         got += r;
@@ -186,9 +188,9 @@ export function hashRange(task: RangeTask): RangeResult {
       pos += got;
       if (got < want) break;
     }
-    return { leaves, count, bytes, size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString() };
+    return { leaves, count, bytes, size: st.size, mtimeNs: st.mtimeNs.toString(), ctimeNs: st.ctimeNs.toString(), ino: st.ino.toString() };
   } finally {
     releaseHasher(hasher);
-    fs.closeSync(fd);
+    closeFile(fd);
   }
 }

@@ -75,11 +75,11 @@ export class HashPool implements TaskRunner {
   }
 
   runFiles(task: FileBatchTask): Promise<FileBatchResult> {
-    return this.#runWithRetry(task, `${task.paths.length} files (first: ${task.paths[0]})`) as Promise<FileBatchResult>;
+    return this.#runWithRetry(task, `${task.files.length} files (first: ${task.files[0]?.path})`) as Promise<FileBatchResult>;
   }
 
   runRange(task: RangeTask): Promise<RangeResult> {
-    return this.#runWithRetry(task, `${task.path} bytes ${task.offset}..${task.offset + task.length}`) as Promise<RangeResult>;
+    return this.#runWithRetry(task, `${task.file.path} bytes ${task.offset}..${task.offset + task.length}`) as Promise<RangeResult>;
   }
 
   async #runWithRetry(task: FileBatchTask | RangeTask, what: string): Promise<unknown> {

@@ -5,11 +5,14 @@
  * most a few tasks per thread are in flight, so memory stays bounded however many paths come in.
  * Results come out in completion order, each tagged with its input index.
  */
-import fs from 'node:fs';
 import { acquireHasher, releaseHasher, resolveBackend, type BackendChoice, type BackendName } from '../backends/index.js';
 import { resolveParams, type VerityParams, type VerityParamsInput } from '../params.js';
 import { MerkleTreeBuilder } from '../merkle/tree.js';
 import { fileChanged, VeritreeError } from '../report/errors.js';
+import type { DirHandle } from '../fs/dir.js';
+import { operandRef, type FileRef } from '../fs/open.js';
+import { pathFields } from '../fs/path.js';
+import { statAt } from '../fs/stat.js';
 import { sharedPool, type TaskRunner } from './pool.js';
 import { FileStatus, type ErrorWire, type FileBatchResult, type ParamsWire, type RangeResult } from './tasks.js';
 
@@ -27,9 +30,27 @@ export interface BulkDigestOptions extends VerityParamsInput {
   splitAbove?: number;
 }
 
+/**
+ * A file to digest found by a walk: where it is (relative to a directory descriptor), and the
+ * retained handle of that directory, released once the file's result is out.
+ */
+export interface FileSource {
+  readonly ref: FileRef;
+  readonly dir?: DirHandle;
+  /** The exact path bytes, when they are not valid UTF-8 (`ref.path` is then not exact). */
+  readonly pathBytes?: Uint8Array;
+}
+
+/** `pathBytes` (exact bytes) is present only when the path is not valid UTF-8. */
 export type FileDigest =
-  | { readonly ok: true; readonly index: number; readonly path: string; readonly hashAlg: string; readonly digest: Uint8Array; readonly hex: string; readonly size: number }
-  | { readonly ok: false; readonly index: number; readonly path: string; readonly error: VeritreeError };
+  | { readonly ok: true; readonly index: number; readonly path: string; readonly pathBytes?: Uint8Array; readonly hashAlg: string; readonly digest: Uint8Array; readonly hex: string; readonly size: number }
+  | { readonly ok: false; readonly index: number; readonly path: string; readonly pathBytes?: Uint8Array; readonly error: VeritreeError };
+
+/** A walked file as a FileSource: the directory is retained until its result is out. */
+export function walkedFile(dir: DirHandle, ref: FileRef, bytes: Uint8Array): FileSource {
+  dir.retain();
+  return pathFields(bytes).pathBytes === undefined ? { ref, dir } : { ref, dir, pathBytes: bytes };
+}
 
 export function errorFromWire(w: ErrorWire): VeritreeError {
   return new VeritreeError(w.code, w.message, { path: w.path, ...(w.errno ? { errno: w.errno } : {}) });
@@ -48,7 +69,7 @@ const RANGE_MAX = 8 << 20;
  * Digests every path from `paths` on the pool. Yields one `FileDigest` per path, in completion
  * order. Pulling slowly applies back-pressure all the way to reading `paths`.
  */
-export async function* digestFiles(paths: Iterable<string> | AsyncIterable<string>, options: BulkDigestOptions = {}): AsyncGenerator<FileDigest> {
+export async function* digestFiles(paths: Iterable<string | FileSource> | AsyncIterable<string | FileSource>, options: BulkDigestOptions = {}): AsyncGenerator<FileDigest> {
   for await (const batch of digestFileBatches(paths, options)) yield* batch;
 }
 
@@ -57,7 +78,7 @@ export async function* digestFiles(paths: Iterable<string> | AsyncIterable<strin
  * bulk callers save a promise round per file, which at tens of thousands of files is most of
  * the main thread's work.
  */
-export async function* digestFileBatches(paths: Iterable<string> | AsyncIterable<string>, options: BulkDigestOptions = {}): AsyncGenerator<FileDigest[]> {
+export async function* digestFileBatches(paths: Iterable<string | FileSource> | AsyncIterable<string | FileSource>, options: BulkDigestOptions = {}): AsyncGenerator<FileDigest[]> {
   const params = resolveParams(options);
   const backend: BackendName = resolveBackend(options.backend, params);
   const pool = options.pool ?? sharedPool(options.threads);
@@ -103,7 +124,10 @@ export async function* digestFileBatches(paths: Iterable<string> | AsyncIterable
     });
   };
 
-  const largeFile = async (index: number, path: string, size: number) => {
+  const largeFile = async (index: number, source: FileSource, size: number, ino: bigint) => {
+    const path = source.ref.path;
+    const file: FileRef = { ...source.ref, ino };
+    const named = source.pathBytes ? { path, pathBytes: source.pathBytes } : { path };
     const rangeBytes = Math.min(RANGE_MAX, Math.max(RANGE_MIN, Math.floor(size / (pool.threads * 4) / B) * B));
     const nRanges = Math.ceil(size / rangeBytes) || 1;
     const hasher = acquireHasher(backend, params);
@@ -116,7 +140,7 @@ export async function* digestFileBatches(paths: Iterable<string> | AsyncIterable
       for (let r = pending.get(next); r; r = pending.get(next)) {
         pending.delete(next);
         next++;
-        const id = `${r.size}/${r.mtimeNs}/${r.ino}`;
+        const id = `${r.size}/${r.mtimeNs}/${r.ctimeNs}/${r.ino}`;
         if (identity === undefined) identity = id;
         else if (id !== identity) failure ??= fileChanged(path, 'size, mtime or inode differ between ranges');
         // Ranges were cut for the size seen when the file was listed: any other size means the
@@ -137,7 +161,7 @@ export async function* digestFileBatches(paths: Iterable<string> | AsyncIterable
         // result is recorded, so no wake-up can be lost between the two.
         const task = track(
           pool
-            .runRange({ kind: 'range', params: wire, backend, path, offset: i * rangeBytes, length: rangeBytes })
+            .runRange({ kind: 'range', params: wire, backend, file, offset: i * rangeBytes, length: rangeBytes })
             .then((r) => {
               pending.set(i, r);
               feed();
@@ -152,17 +176,19 @@ export async function* digestFileBatches(paths: Iterable<string> | AsyncIterable
       if (!failure && builder.dataSize !== size) failure = fileChanged(path, `size ${size} when listed, ${builder.dataSize} bytes read`);
       // Each range checked the file when it started; a write during the last reads shows here.
       if (!failure) {
-        const st = await fs.promises.stat(path, { bigint: true }).catch(() => undefined);
-        if (!st || `${st.size}/${st.mtimeNs}/${st.ino}` !== identity) failure = fileChanged(path, 'modified while its ranges were read');
+        // By name in the same directory descriptor, not following: the file the ranges read.
+        const st = statAt(file.dirfd, file.name, file.follow === true);
+        if (typeof st === 'number' || `${st.size}/${st.mtimeNs}/${st.ctimeNs}/${st.ino}` !== identity) failure = fileChanged(path, 'modified while its ranges were read');
       }
       if (failure) {
-        ready.push({ ok: false, index, path, error: failure.path ? failure : new VeritreeError(failure.code, failure.message, { path }) });
+        ready.push({ ok: false, index, ...named, error: failure.path ? failure : new VeritreeError(failure.code, failure.message, { path }) });
       } else {
         const t = builder.digest();
-        ready.push({ ok: true, index, path, hashAlg: params.alg.name, digest: t.digest, hex: Buffer.from(t.digest).toString('hex'), size: t.dataSize });
+        ready.push({ ok: true, index, ...named, hashAlg: params.alg.name, digest: t.digest, hex: Buffer.from(t.digest).toString('hex'), size: t.dataSize });
       }
     } finally {
       releaseHasher(hasher);
+      source.dir?.release();
       notify();
     }
   };
@@ -173,58 +199,68 @@ export async function* digestFileBatches(paths: Iterable<string> | AsyncIterable
     background.add(p);
     void p.finally(() => background.delete(p));
   };
-  const onBatch = (batch: string[], firstIndex: number, r: FileBatchResult) => {
+  const onBatch = (batch: FileSource[], firstIndex: number, r: FileBatchResult) => {
     for (let i = 0; i < batch.length; i++) {
       const index = firstIndex + i;
-      const path = batch[i]!;
+      const source = batch[i]!;
+      const path = source.ref.path;
+      const named = source.pathBytes ? { path, pathBytes: source.pathBytes } : { path };
       const st = r.status[i] as FileStatus;
       if (st === FileStatus.Ok) {
         // A view, not a copy: the batch's digest buffer belongs to this result set alone.
         const digest = r.digests.subarray(i * D, (i + 1) * D);
-        ready.push({ ok: true, index, path, hashAlg: params.alg.name, digest, hex: Buffer.from(digest).toString('hex'), size: r.sizes[i]! });
+        ready.push({ ok: true, index, ...named, hashAlg: params.alg.name, digest, hex: Buffer.from(digest).toString('hex'), size: r.sizes[i]! });
       } else if (st === FileStatus.Failed) {
-        ready.push({ ok: false, index, path, error: errorFromWire(r.errors[i]!) });
+        ready.push({ ok: false, index, ...named, error: errorFromWire(r.errors[i]!) });
       } else {
+        // The directory stays retained until the large file's ranges are done.
         spawn(
-          largeFile(index, path, r.sizes[i]!).catch((err: unknown) => {
+          largeFile(index, source, r.sizes[i]!, r.inos[i]!).catch((err: unknown) => {
             const e = err instanceof VeritreeError ? err : new VeritreeError('read-failed', String(err));
-            ready.push({ ok: false, index, path, error: new VeritreeError(e.code, e.message, { path }) });
+            ready.push({ ok: false, index, ...named, error: new VeritreeError(e.code, e.message, { path }) });
             notify();
           }),
         );
+        continue;
       }
+      source.dir?.release();
     }
   };
 
-  const submitBatch = async (batch: string[], firstIndex: number) => {
+  const submitBatch = async (batch: FileSource[], firstIndex: number) => {
     await waitForSpace();
     // track() wraps the result handling too (see largeFile).
     const job = track(
       pool
-        .runFiles({ kind: 'files', params: wire, backend, paths: batch, deferAbove: splitAbove })
+        .runFiles({ kind: 'files', params: wire, backend, files: batch.map((s) => s.ref), deferAbove: splitAbove })
         .then((r) => onBatch(batch, firstIndex, r))
         .catch((err: unknown) => {
           const e = err instanceof VeritreeError ? err : new VeritreeError('worker-failed', String(err));
-          batch.forEach((path, i) => ready.push({ ok: false, index: firstIndex + i, path, error: new VeritreeError(e.code, e.message, { path }) }));
+          batch.forEach((source, i) => {
+            const path = source.ref.path;
+            ready.push({ ok: false, index: firstIndex + i, path, ...(source.pathBytes ? { pathBytes: source.pathBytes } : {}), error: new VeritreeError(e.code, e.message, { path, ...(e.errno ? { errno: e.errno } : {}), cause: e }) });
+            source.dir?.release();
+          });
         }),
     );
     spawn(job);
   };
 
   const producer = (async () => {
-    let batch: string[] = [];
+    let batch: FileSource[] = [];
     let index = 0;
     let first = 0;
     // Sync sources (arrays, the sync walker) are drained without a microtask per path.
-    const syncIt = Symbol.iterator in paths ? (paths as Iterable<string>)[Symbol.iterator]() : undefined;
-    const asyncIt = syncIt ? undefined : (paths as AsyncIterable<string>)[Symbol.asyncIterator]();
+    const syncIt = Symbol.iterator in paths ? (paths as Iterable<string | FileSource>)[Symbol.iterator]() : undefined;
+    const asyncIt = syncIt ? undefined : (paths as AsyncIterable<string | FileSource>)[Symbol.asyncIterator]();
     for (;;) {
       if (options.signal?.aborted) break;
       const r = syncIt ? syncIt.next() : await asyncIt!.next();
       if (r.done) break;
       const p = r.value;
-      if (typeof p !== 'string') throw new TypeError(`paths must yield strings, got ${typeof p}`);
-      batch.push(p);
+      if (typeof p === 'string') batch.push({ ref: operandRef(p) });
+      else if (p !== null && typeof p === 'object' && 'ref' in p) batch.push(p);
+      else throw new TypeError(`paths must yield strings or FileSources, got ${typeof p}`);
       index++;
       if (batch.length >= filesPerTask) {
         await submitBatch(batch, first);
@@ -233,6 +269,7 @@ export async function* digestFileBatches(paths: Iterable<string> | AsyncIterable
       }
     }
     if (batch.length > 0 && !options.signal?.aborted) await submitBatch(batch, first);
+    else for (const s of batch) s.dir?.release();
     // Large files spawn more work while batches finish: wait until nothing is left.
     while (background.size > 0) await Promise.all([...background]);
   })().then(

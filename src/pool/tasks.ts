@@ -3,6 +3,7 @@
  * in ArrayBuffers that are transferred, not copied (piscina `move`).
  */
 import type { BackendName } from '../backends/types.js';
+import type { FileRef } from '../fs/open.js';
 import type { HashAlg } from '../params.js';
 
 /** Verity parameters in a cloneable form (a worker resolves them once per key). */
@@ -24,7 +25,8 @@ export interface FileBatchTask {
   readonly kind: 'files';
   readonly params: ParamsWire;
   readonly backend: BackendName;
-  readonly paths: readonly string[];
+  /** Where each file is: a name relative to a directory descriptor of this process (src/fs). */
+  readonly files: readonly FileRef[];
   /** Files larger than this are not hashed but returned as `deferred` (0: hash everything). */
   readonly deferAbove: number;
 }
@@ -41,6 +43,8 @@ export interface FileBatchResult {
   readonly digests: Uint8Array;
   /** File size per slot (also set for Deferred). */
   readonly sizes: Float64Array;
+  /** Per slot: the inode opened (Deferred files' ranges must open the same one). */
+  readonly inos: BigUint64Array;
   readonly status: Uint8Array;
   /** Per slot: an error when Failed, else null. */
   readonly errors: (ErrorWire | null)[];
@@ -51,7 +55,7 @@ export interface RangeTask {
   readonly kind: 'range';
   readonly params: ParamsWire;
   readonly backend: BackendName;
-  readonly path: string;
+  readonly file: FileRef;
   readonly offset: number;
   /** Bytes to hash; the last range may end at EOF before `offset + length`. */
   readonly length: number;
@@ -65,6 +69,7 @@ export interface RangeResult {
   /** The file's identity while this range was read, to detect a file changing under us. */
   readonly size: number;
   readonly mtimeNs: string;
+  readonly ctimeNs: string;
   readonly ino: string;
 }
 

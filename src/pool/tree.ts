@@ -1,11 +1,13 @@
 /**
  * Digests of every regular file below a directory: the streaming walker feeding the scheduler.
  */
-import { walkSync, type WalkEntry } from '../walk/walk.js';
-import { digestFileBatches, type BulkDigestOptions, type FileDigest } from './scheduler.js';
+import { walkSync, type WalkEntry } from '../fs/walk.js';
+import { entryRef } from '../fs/open.js';
+import { pathFields } from '../fs/path.js';
+import { digestFileBatches, walkedFile, type BulkDigestOptions, type FileDigest, type FileSource } from './scheduler.js';
 import { notRegularFile, VeritreeError } from '../report/errors.js';
 
-export type TreeDigest = FileDigest | { readonly ok: false; readonly skipped: true; readonly index: -1; readonly path: string; readonly error: VeritreeError };
+export type TreeDigest = FileDigest | { readonly ok: false; readonly skipped: true; readonly index: -1; readonly path: string; readonly pathBytes?: Uint8Array; readonly error: VeritreeError };
 
 /**
  * Digests every regular file below `dir` on the pool, never following symlinks. Symlinks and
@@ -19,9 +21,9 @@ export async function* digestTree(dir: string, options: BulkDigestOptions = {}):
 export async function* digestTreeBatches(dir: string, options: BulkDigestOptions = {}): AsyncGenerator<TreeDigest[]> {
   let side: TreeDigest[] = [];
   // Sync walker: the scheduler drains it between pool messages without a microtask per entry.
-  function* files(): Generator<string> {
+  function* files(): Generator<FileSource> {
     for (const e of walkSync(dir, options.signal ? { signal: options.signal } : {})) {
-      if (e.type === 'file') yield e.path;
+      if (e.type === 'file') yield walkedFile(e.dir, entryRef(e.dir, e.name, e.ino), e.pathBytes);
       else side.push(skippedEntry(e));
     }
   }
@@ -36,6 +38,7 @@ export async function* digestTreeBatches(dir: string, options: BulkDigestOptions
 }
 
 function skippedEntry(e: WalkEntry): TreeDigest {
-  if (e.type === 'error') return { ok: false, index: -1, path: e.path, error: e.error };
-  return { ok: false, skipped: true, index: -1, path: e.path, error: notRegularFile(e.path, e.type) };
+  const named = pathFields(e.pathBytes).pathBytes === undefined ? { path: e.path } : { path: e.path, pathBytes: e.pathBytes };
+  if (e.type === 'error') return { ok: false, index: -1, ...named, error: e.error };
+  return { ok: false, skipped: true, index: -1, ...named, error: notRegularFile(e.path, e.type) };
 }

@@ -24,7 +24,7 @@ function maybeDie(task: PoolTask): void {
     process.exit(70);
   }
   const on = process.env.VERITREE_TEST_KILL_ON;
-  if (on && (task.kind === 'files' ? task.paths.some((p) => p.includes(on)) : task.path.includes(on))) process.exit(70);
+  if (on && (task.kind === 'files' ? task.files.some((f) => f.path.includes(on)) : task.file.path.includes(on))) process.exit(70);
 }
 
 // piscina's public symbols are registered globally (Symbol.for), so these equal its exports.
@@ -60,7 +60,7 @@ export default function run(task: PostedTask): unknown {
   if (process.env.VERITREE_TEST_KILL_WORKER || process.env.VERITREE_TEST_KILL_ON) maybeDie(task);
   if (task.kind === 'files') {
     const r = hashFileBatch(task);
-    return moved(r, [r.digests.buffer, r.sizes.buffer]);
+    return moved(r, [r.digests.buffer, r.sizes.buffer, r.inos.buffer]);
   }
   const r = hashRange(task);
   return moved(r, [r.leaves.buffer]);

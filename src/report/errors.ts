@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'is-a-directory'
   | 'permission-denied'
   | 'not-a-regular-file'
+  | 'not-a-directory'
   | 'read-failed'
   | 'write-failed'
   | 'file-changed'
@@ -67,7 +68,7 @@ export function fileChanged(path: string, what: string): VeritreeError {
 
 const ERRNO_CODES: Record<string, [ErrorCode, string]> = {
   ENOENT: ['not-found', 'no such file or directory'],
-  ENOTDIR: ['not-found', 'a path component is not a directory'],
+  ENOTDIR: ['not-a-directory', 'a path component is not a directory'],
   EISDIR: ['is-a-directory', 'is a directory'],
   EACCES: ['permission-denied', 'permission denied'],
   EPERM: ['permission-denied', 'operation not permitted'],
@@ -118,6 +119,8 @@ export type KernelErrorCode =
   | 'xattrs-not-supported'
   | 'xattr-too-large'
   | 'not-found'
+  | 'not-a-directory'
+  | 'file-changed'
   | 'io-error'
   | 'kernel-interface-unavailable';
 

@@ -14,6 +14,7 @@
 import type { Writable } from 'node:stream';
 import type { CasRunInfo, CasSummary } from '../cas/check.js';
 import type { Finding } from '../cas/findings.js';
+import { escapeText } from './text.js';
 
 export type ReportFormat = 'text' | 'json' | 'ndjson';
 
@@ -120,7 +121,7 @@ class TextReporter implements FindingReporter {
 
   async finding(f: Finding): Promise<void> {
     const moved = f.quarantinedTo !== undefined ? `; quarantined to ${f.quarantinedTo}` : '';
-    this.#held.add(f, `${f.code} ${f.path}: ${f.detail}${moved}\n`);
+    this.#held.add(f, escapeText(`${f.code} ${f.path}: ${f.detail}${moved}`) + '\n');
   }
 
   async finish(s: CasSummary): Promise<void> {
