@@ -20,10 +20,10 @@ export type { BackendName, BackendChoice, Hasher, HasherFactory, Calibration } f
 export { digestFiles, digestFileBatches } from './pool/scheduler.js';
 export { digestTree, digestTreeBatches } from './pool/tree.js';
 export type { TreeDigest } from './pool/tree.js';
-export type { BulkDigestOptions, FileDigest } from './pool/scheduler.js';
+export type { BulkDigestOptions, FileDigest, FileSource } from './pool/scheduler.js';
 export { HashPool, sharedPool, closeSharedPool, defaultThreads } from './pool/pool.js';
-export { walk, walkSync } from './walk/walk.js';
-export type { WalkEntry } from './walk/walk.js';
+export { walk, walkSync } from './fs/walk.js';
+export type { WalkEntry } from './fs/walk.js';
 export { VeritreeError } from './report/errors.js';
 export { ProgressLine } from './report/progress.js';
 export { verifyCas } from './cas/check.js';

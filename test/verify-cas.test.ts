@@ -426,13 +426,14 @@ describe('verifyCas: failures the pool reports become findings', () => {
     // A pool whose every file fails the way a worker reports it.
     const pool = {
       threads: 1,
-      async runFiles(task: { paths: readonly string[] }) {
-        const n = task.paths.length;
+      async runFiles(task: { files: readonly { path: string }[] }) {
+        const n = task.files.length;
         return {
           digests: new Uint8Array(n * 32),
           sizes: new Float64Array(n),
+          inos: new BigUint64Array(n),
           status: new Uint8Array(n).fill(1),
-          errors: task.paths.map((p) => ({ ...failures[path.basename(path.dirname(p))]!, path: p })),
+          errors: task.files.map(({ path: p }) => ({ ...failures[path.basename(path.dirname(p))]!, path: p })),
         };
       },
       async runRange(): Promise<never> {

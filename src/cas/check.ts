@@ -12,7 +12,7 @@ import { digestFiles } from '../pool/scheduler.js';
 import { sharedPool, type TaskRunner } from '../pool/pool.js';
 import { usageError, VeritreeError } from '../report/errors.js';
 import { enableVerity, measureVerity } from '../kernel/async.js';
-import { detectLayout, type AlgorithmSource, type LayoutName } from '../walk/cas-layout.js';
+import { detectLayout, type AlgorithmSource, type LayoutName } from './layout.js';
 import {
   digestMismatch,
   enableFailed,
@@ -27,8 +27,10 @@ import {
   verityFailed,
   type Finding,
 } from './findings.js';
-import { quarantineObject } from './quarantine.js';
-import { scanStore } from './scan.js';
+import { openQuarantine, quarantineObject, type QuarantineTarget } from './quarantine.js';
+import { scanStore, type StoreObject } from './scan.js';
+import { openDirectory, type DirHandle } from '../fs/dir.js';
+import type { FileSource } from '../pool/scheduler.js';
 
 export interface CasRunInfo {
   readonly store: string;
@@ -101,6 +103,29 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
   if (opts.enable && (opts.measure ?? 'userspace') === 'userspace')
     throw usageError('--enable needs --measure kernel, auto or both: the kernel says which objects lack fs-verity');
 
+  // The quarantine directory is judged by where it really is, not by its spelling (symlinks).
+  let quarantine: QuarantineTarget | undefined;
+  if (opts.quarantineDir !== undefined) {
+    let objects: DirHandle;
+    try {
+      objects = openDirectory(objectsDir, { follow: true });
+    } catch (err) {
+      throw err instanceof VeritreeError ? err : new VeritreeError('io-error', String(err), { path: objectsDir });
+    }
+    try {
+      quarantine = openQuarantine(opts.quarantineDir, objects);
+    } finally {
+      objects.release();
+    }
+  }
+  try {
+    return await checkStore();
+  } finally {
+    quarantine?.close();
+  }
+
+  async function checkStore(): Promise<CasSummary> {
+
   const info: CasRunInfo = { store: dir, layout: layout.name, hashAlg: layout.hashAlg, blockSize: layout.blockSize, algorithmSource: layout.algorithmSource };
   await opts.onStart?.(info);
 
@@ -129,23 +154,26 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
   const kernelHex = new Map<string, string>();
   /** Objects without fs-verity that `--enable` will enable if their content matches their name. */
   const toEnable = new Set<string>();
+  /** Objects on the pool, by path: their directory handles stay open until they are judged. */
+  const hashing = new Map<string, StoreObject>();
   let enableUnsupported = false;
 
   /** The kernel's verdict on one object: measured, no verity on it, or no verity on this filesystem. */
-  const askKernel = async (p: string) =>
-    measureVerity(p).then(
+  const askKernel = async (obj: StoreObject) =>
+    measureVerity(obj.ref).then(
       (m) => ({ kind: 'measured' as const, hashAlg: m.hashAlg, hex: m.hex }),
       (err: unknown) => {
         const code = err instanceof VeritreeError ? err.code : '';
         if (code === 'not-verity') return { kind: 'no-verity' as const };
         if (code === 'verity-not-supported') return { kind: 'unsupported' as const, error: err as VeritreeError };
-        return { kind: 'failed' as const, error: err instanceof VeritreeError ? err : new VeritreeError('io-error', String(err), { path: p }) };
+        return { kind: 'failed' as const, error: err instanceof VeritreeError ? err : new VeritreeError('io-error', String(err), { path: obj.path }) };
       },
     );
 
   /** Judges one kernel verdict; returns true when the object must still be hashed in userspace. */
-  const onKernelVerdict = async (p: string, v: Awaited<ReturnType<typeof askKernel>>): Promise<boolean> => {
-    const rel = p.slice(rootPrefix.length);
+  const onKernelVerdict = async (obj: StoreObject, v: Awaited<ReturnType<typeof askKernel>>): Promise<boolean> => {
+    const p = obj.path;
+    const rel = obj.rel;
     if (v.kind === 'unsupported') {
       if (mode === 'auto') {
         // --enable will say once that this filesystem cannot do it.
@@ -174,12 +202,13 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
       kernelHex.set(p, v.hex);
       return true;
     }
-    await judgeDigest(rel, v.hashAlg, v.hex, 0);
+    await judgeDigest(obj, v.hashAlg, v.hex, 0);
     return false;
   };
 
   /** Compares a digest with the object's name; quarantines and reports a mismatch. */
-  const judgeDigest = async (rel: string, hashAlg: string, hex: string, size: number) => {
+  const judgeDigest = async (obj: StoreObject, hashAlg: string, hex: string, size: number) => {
+    const rel = obj.rel;
     bytes += size;
     const expected = expectedHex(rel);
     if (hex === expected && hashAlg === layout.hashAlg) {
@@ -189,8 +218,8 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
     }
     const f = digestMismatch(rel, hashAlg, expected, hex);
     let notMoved: Finding | undefined;
-    if (opts.quarantineDir !== undefined) {
-      const q = await quarantineObject(root, rel, opts.quarantineDir);
+    if (quarantine !== undefined) {
+      const q = quarantineObject(obj, quarantine);
       if (q.ok) {
         f.quarantinedTo = q.to;
         quarantined++;
@@ -202,11 +231,11 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
     return false;
   };
 
-  const enableObject = async (p: string) => {
-    const rel = p.slice(rootPrefix.length);
+  const enableObject = async (obj: StoreObject) => {
+    const rel = obj.rel;
     if (enableUnsupported) return;
     try {
-      await enableVerity(p, { hashAlg: layout.hashAlg, blockSize: layout.blockSize });
+      await enableVerity(obj.ref, { hashAlg: layout.hashAlg, blockSize: layout.blockSize });
       enabled++;
     } catch (err) {
       const e = err instanceof VeritreeError ? err : new VeritreeError('io-error', String(err));
@@ -222,7 +251,13 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
   };
 
   const KERNEL_BATCH = 64;
-  async function* objectPaths(): AsyncGenerator<string> {
+  /** An object goes to the pool: its directory stays open until it is judged. */
+  const toPool = (obj: StoreObject): FileSource => {
+    hashing.set(obj.path, obj);
+    return { ref: obj.ref, dir: obj.dir.retain() };
+  };
+
+  async function* objectPaths(): AsyncGenerator<FileSource> {
     const sink = {
       finding: async (f: Finding, objectSlot: boolean) => {
         await report(f);
@@ -230,19 +265,28 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
       },
     };
     if (mode === 'userspace') {
-      yield* scanStore(layout, sink, opts.signal);
+      for await (const obj of scanStore(layout, sink, opts.signal)) yield toPool(obj);
       return;
     }
     // Ask the kernel about objects in small concurrent batches (the kernel layer runs the
     // ioctls off the event loop); only what it cannot vouch for goes on to be hashed.
-    let batch: string[] = [];
+    let batch: StoreObject[] = [];
     const flush = async function* () {
       const verdicts = await Promise.all(batch.map(askKernel));
-      for (let i = 0; i < batch.length; i++) if (await onKernelVerdict(batch[i]!, verdicts[i]!)) yield batch[i]!;
+      for (let i = 0; i < batch.length; i++) {
+        const obj = batch[i]!;
+        let hash = false;
+        try {
+          hash = await onKernelVerdict(obj, verdicts[i]!);
+        } finally {
+          if (!hash) obj.release();
+        }
+        if (hash) yield toPool(obj);
+      }
       batch = [];
     };
-    for await (const p of scanStore(layout, sink, opts.signal)) {
-      batch.push(p);
+    for await (const obj of scanStore(layout, sink, opts.signal)) {
+      batch.push(obj);
       if (batch.length >= KERNEL_BATCH) yield* flush();
     }
     if (batch.length > 0) yield* flush();
@@ -256,22 +300,30 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
   for await (const r of results) {
-    const rel = r.path.slice(rootPrefix.length);
-    if (!r.ok) {
-      // A large file cut short by the interrupt was not judged: leave it out of the counts.
-      if (r.error.code === 'interrupted') continue;
-      await report(findingForError(rel, r.error));
-      judged();
-      continue;
+    const obj = hashing.get(r.path)!;
+    hashing.delete(r.path);
+    try {
+      const rel = obj.rel;
+      if (!r.ok) {
+        // A large file cut short by the interrupt was not judged: leave it out of the counts.
+        if (r.error.code === 'interrupted') continue;
+        await report(findingForError(rel, r.error));
+        judged();
+        continue;
+      }
+      const kernel = kernelHex.get(r.path);
+      if (kernel !== undefined) {
+        kernelHex.delete(r.path);
+        if (kernel !== r.hex) await report(kernelUserspaceMismatch(rel, r.hashAlg, kernel, r.hex));
+      }
+      const matched = await judgeDigest(obj, r.hashAlg, r.hex, r.size);
+      if (toEnable.delete(r.path) && matched) await enableObject(obj);
+    } finally {
+      obj.release();
     }
-    const kernel = kernelHex.get(r.path);
-    if (kernel !== undefined) {
-      kernelHex.delete(r.path);
-      if (kernel !== r.hex) await report(kernelUserspaceMismatch(rel, r.hashAlg, kernel, r.hex));
-    }
-    const matched = await judgeDigest(rel, r.hashAlg, r.hex, r.size);
-    if (toEnable.delete(r.path) && matched) await enableObject(r.path);
   }
+  // Objects scanned but never submitted (interrupted): their directories close too.
+  for (const obj of hashing.values()) obj.release();
 
   return {
     ...info,
@@ -286,6 +338,7 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
     interrupted: opts.signal?.aborted === true,
     elapsedMs: Math.round(performance.now() - started),
   };
+  }
 }
 
 /** The digest an object's path promises: fan-out directory name + file name. */

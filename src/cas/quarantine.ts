@@ -4,69 +4,91 @@
  * is lost. Never copies, never deletes, never overwrites: the target name is first claimed with an
  * exclusive create (taken → `.1`, `.2`, … suffix) and the rename then replaces only that claim.
  * On another filesystem (EXDEV) the object stays where it is and the caller reports why.
+ *
+ * Race-free (src/fs/move.ts): the object is renamed by name from its fan-out directory's
+ * descriptor (the one the walk listed and the hash read), only if it is still the inode that was
+ * hashed; the quarantine directory is opened once, and judged by what it is (device and inode,
+ * climbing `..`), not by how its path is spelled, so a symlink into the store is refused.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fromSystemError } from '../report/errors.js';
+import { openDirectory, type DirHandle } from '../fs/dir.js';
+import { ensureDirectories, isWithin, moveAside } from '../fs/move.js';
+import { usageError, VeritreeError } from '../report/errors.js';
+import type { StoreObject } from './scan.js';
 
 export type QuarantineResult = { readonly ok: true; readonly to: string } | { readonly ok: false; readonly why: string; readonly errno?: string };
 
-/** Suffixes tried before giving up (a store would need that many copies of one corrupt name). */
-const MAX_SUFFIX = 1000;
-
 const EXDEV_WHY = 'the quarantine directory is on another filesystem (EXDEV); objects are only moved by rename, never copied';
 
-/** Moves `storeRoot/rel` to `quarantineDir/rel` (or a suffixed name beside it). */
-export async function quarantineObject(storeRoot: string, rel: string, quarantineDir: string): Promise<QuarantineResult> {
-  const source = path.join(storeRoot, rel);
-  let sourceDev: number;
-  try {
-    sourceDev = (await fs.promises.lstat(source)).dev;
-  } catch (err) {
-    return failure(err, source);
-  }
-  // Refuse early across filesystems, before anything is created in the quarantine directory.
-  const targetDev = await nearestExistingDev(quarantineDir);
-  if (targetDev !== undefined && targetDev !== sourceDev) return { ok: false, why: EXDEV_WHY, errno: 'EXDEV' };
-
-  const wanted = path.join(quarantineDir, rel);
-  try {
-    await fs.promises.mkdir(path.dirname(wanted), { recursive: true });
-  } catch (err) {
-    return failure(err, path.dirname(wanted), 'write');
-  }
-  for (let n = 0; n <= MAX_SUFFIX; n++) {
-    const target = n === 0 ? wanted : `${wanted}.${n}`;
-    try {
-      await (await fs.promises.open(target, 'wx', 0o600)).close();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
-      return failure(err, target, 'write');
-    }
-    try {
-      await fs.promises.rename(source, target);
-      return { ok: true, to: target };
-    } catch (err) {
-      await fs.promises.unlink(target).catch(() => {});
-      if ((err as NodeJS.ErrnoException).code === 'EXDEV') return { ok: false, why: EXDEV_WHY, errno: 'EXDEV' };
-      return failure(err, source, 'write');
-    }
-  }
-  return { ok: false, why: `${wanted} and ${MAX_SUFFIX} suffixed names beside it are taken` };
+/** The quarantine directory, open for the whole run. */
+export interface QuarantineTarget {
+  /** As given, for the paths reported. */
+  readonly path: string;
+  readonly dir: DirHandle;
+  close(): void;
 }
 
-function failure(err: unknown, p: string, action: 'write' | 'stat' = 'stat'): QuarantineResult {
-  const e = fromSystemError(err, p, action);
+/**
+ * Opens (creating it when missing) the quarantine directory, refusing one that is, or would be
+ * created, inside the store's objects directory — however it is reached.
+ */
+export function openQuarantine(quarantineDir: string, objects: DirHandle): QuarantineTarget {
+  const refuse = () => usageError(`--quarantine ${quarantineDir}: must not be inside the store's objects (${objects.text})`);
+  // Judge the nearest existing ancestor before anything is created.
+  const existing = nearestExisting(path.resolve(quarantineDir));
+  if (existing !== undefined) {
+    const anc = openDirectory(existing, { follow: true });
+    try {
+      if (isWithin(anc, objects)) throw refuse();
+    } finally {
+      anc.release();
+    }
+  }
+  try {
+    fs.mkdirSync(quarantineDir, { recursive: true });
+  } catch (err) {
+    throw new VeritreeError('write-failed', `cannot create the quarantine directory: ${(err as Error).message}`, { path: quarantineDir });
+  }
+  const dir = openDirectory(quarantineDir, { follow: true });
+  if (isWithin(dir, objects)) {
+    dir.release();
+    throw refuse();
+  }
+  return { path: quarantineDir, dir, close: () => dir.release() };
+}
+
+function nearestExisting(p: string): string | undefined {
+  for (let dir = p; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(dir)) return dir;
+    if (path.dirname(dir) === dir) return undefined;
+  }
+}
+
+/** Moves `obj` to `<quarantine>/<obj.rel>` (or a suffixed name beside it). */
+export function quarantineObject(obj: StoreObject, q: QuarantineTarget): QuarantineResult {
+  // Refuse across filesystems before anything is created in the quarantine directory.
+  if (obj.dir.stat.dev !== q.dir.stat.dev) return { ok: false, why: EXDEV_WHY, errno: 'EXDEV' };
+  const parts = obj.rel.split('/');
+  const base = parts.pop()!;
+  let target: DirHandle;
+  try {
+    target = ensureDirectories(q.dir, parts);
+  } catch (err) {
+    return failure(err);
+  }
+  try {
+    const name = moveAside(obj.dir, obj.name, target, base, obj.ref.ino);
+    return { ok: true, to: path.join(q.path, ...parts, name) };
+  } catch (err) {
+    if (err instanceof VeritreeError && err.errno === 'EXDEV') return { ok: false, why: EXDEV_WHY, errno: 'EXDEV' };
+    return failure(err);
+  } finally {
+    target.release();
+  }
+}
+
+function failure(err: unknown): QuarantineResult {
+  const e = err instanceof VeritreeError ? err : new VeritreeError('io-error', String(err));
   return { ok: false, why: e.describe(), ...(e.errno ? { errno: e.errno } : {}) };
-}
-
-/** st_dev of `p`, or of its nearest existing ancestor (where `mkdir -p` would create it). */
-async function nearestExistingDev(p: string): Promise<number | undefined> {
-  for (let dir = path.resolve(p); ; dir = path.dirname(dir)) {
-    try {
-      return (await fs.promises.stat(dir)).dev;
-    } catch {
-      if (path.dirname(dir) === dir) return undefined;
-    }
-  }
 }

@@ -14,7 +14,7 @@ import { MEASURE_MODES, verifyCas, type MeasureMode } from '../cas/check.js';
 import { createReporter, type ReportFormat } from '../report/reporters.js';
 import { ProgressLine } from '../report/progress.js';
 import { usageError, VeritreeError, fromSystemError } from '../report/errors.js';
-import { LAYOUT_NAMES, type LayoutName } from '../walk/cas-layout.js';
+import { LAYOUT_NAMES, type LayoutName } from '../cas/layout.js';
 
 const HELP = `Usage: veritree verify-cas DIR [options]
 
