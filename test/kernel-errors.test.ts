@@ -2,7 +2,7 @@
  * errno → error code and meaning for each kernel operation (docs/FORMATS.md §2.3, §2.4, §2.7).
  */
 import { describe, expect, it } from 'vitest';
-import { errnoName, kernelErrnoError, LINUX_EXTRA_ERRNO, meaningOf } from '../src/fs/errno.js';
+import { errnoName, kernelErrnoError, LINUX_EXTRA_ERRNO, meaningOf } from '../src/report/errno.js';
 import { VeritreeError } from '../src/report/errors.js';
 
 describe('errno names', () => {

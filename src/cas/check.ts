@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type { BackendChoice } from '../backends/index.js';
 import { digestFiles } from '../pool/scheduler.js';
 import { sharedPool, type TaskRunner } from '../pool/pool.js';
-import { usageError, VeritreeError } from '../report/errors.js';
+import { usageError, VeritreeError, asVeritreeError, withPath } from '../report/errors.js';
 import { enableVerity, measureVerity } from '../kernel/async.js';
 import { detectLayout, type AlgorithmSource, type LayoutName } from './layout.js';
 import {
@@ -110,7 +110,7 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
     try {
       objects = openDirectory(objectsDir, { follow: true });
     } catch (err) {
-      throw err instanceof VeritreeError ? err : new VeritreeError('io-error', String(err), { path: objectsDir });
+      throw asVeritreeError(err, objectsDir);
     }
     try {
       quarantine = openQuarantine(opts.quarantineDir, objects);
@@ -166,7 +166,7 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
         const code = err instanceof VeritreeError ? err.code : '';
         if (code === 'not-verity') return { kind: 'no-verity' as const };
         if (code === 'verity-not-supported') return { kind: 'unsupported' as const, error: err as VeritreeError };
-        return { kind: 'failed' as const, error: err instanceof VeritreeError ? err : new VeritreeError('io-error', String(err), { path: obj.path }) };
+        return { kind: 'failed' as const, error: asVeritreeError(err, obj.path) };
       },
     );
 
@@ -181,7 +181,7 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
         return true;
       }
       // kernel / both: nothing can be measured on this filesystem, so the check cannot run.
-      throw new VeritreeError('verity-not-supported', `--measure ${mode}: ${v.error.message}`, { path: rel });
+      throw withPath(v.error, rel, `--measure ${mode}: `);
     }
     if (v.kind === 'failed') {
       await report(findingForError(rel, v.error));
@@ -238,7 +238,7 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
       await enableVerity(obj.ref, { hashAlg: layout.hashAlg, blockSize: layout.blockSize });
       enabled++;
     } catch (err) {
-      const e = err instanceof VeritreeError ? err : new VeritreeError('io-error', String(err));
+      const e = asVeritreeError(err, obj.path);
       if (e.code === 'verity-already-enabled') return;
       if (e.code === 'verity-not-supported') {
         // Said once: every other object lives on the same filesystem.

@@ -15,7 +15,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { HASH_ALGS, type HashAlg } from '../params.js';
-import { fromSystemError, unknownLayout, unsupportedRepository, VeritreeError } from '../report/errors.js';
+import { unknownLayout, unsupportedRepository, VeritreeError, notADirectory } from '../report/errors.js';
+import { fromSystemError } from '../report/errno.js';
 
 export const LAYOUT_NAMES = ['composefs', 'composefs-rs'] as const;
 export type LayoutName = (typeof LAYOUT_NAMES)[number];
@@ -90,7 +91,7 @@ export async function detectLayout(root: string, override?: LayoutName): Promise
   } catch (err) {
     throw fromSystemError(err, root, 'stat');
   }
-  if (!st.isDirectory()) throw new VeritreeError('not-a-directory', st.isSymbolicLink() ? 'is a symbolic link, not a directory (not followed)' : 'not a directory', { path: root });
+  if (!st.isDirectory()) throw notADirectory(root, st.isSymbolicLink() ? 'is a symbolic link, not a directory (not followed)' : 'not a directory');
   try {
     await (await fs.promises.opendir(root)).close();
   } catch (err) {

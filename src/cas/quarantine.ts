@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { openDirectory, type DirHandle } from '../fs/dir.js';
 import { ensureDirectories, isWithin, moveAside } from '../fs/move.js';
-import { usageError, VeritreeError } from '../report/errors.js';
+import { usageError, VeritreeError, writeFailed, asVeritreeError } from '../report/errors.js';
 import type { StoreObject } from './scan.js';
 
 export type QuarantineResult = { readonly ok: true; readonly to: string } | { readonly ok: false; readonly why: string; readonly errno?: string };
@@ -48,7 +48,7 @@ export function openQuarantine(quarantineDir: string, objects: DirHandle): Quara
   try {
     fs.mkdirSync(quarantineDir, { recursive: true });
   } catch (err) {
-    throw new VeritreeError('write-failed', `cannot create the quarantine directory: ${(err as Error).message}`, { path: quarantineDir });
+    throw writeFailed(quarantineDir, `cannot create the quarantine directory: ${(err as Error).message}`, err);
   }
   const dir = openDirectory(quarantineDir, { follow: true });
   if (isWithin(dir, objects)) {
@@ -89,6 +89,6 @@ export function quarantineObject(obj: StoreObject, q: QuarantineTarget): Quarant
 }
 
 function failure(err: unknown): QuarantineResult {
-  const e = err instanceof VeritreeError ? err : new VeritreeError('io-error', String(err));
+  const e = asVeritreeError(err);
   return { ok: false, why: e.describe(), ...(e.errno ? { errno: e.errno } : {}) };
 }

@@ -12,7 +12,7 @@ import type { FileKind } from '../fs/kind.js';
 import { entryRef, type FileRef } from '../fs/open.js';
 import { pathText } from '../fs/path.js';
 import { checkObjectName, isFanoutName, type CasLayout } from './layout.js';
-import { VeritreeError } from '../report/errors.js';
+import { VeritreeError, asVeritreeError } from '../report/errors.js';
 import {
   directoryOpenFailed,
   invalidName,
@@ -62,7 +62,7 @@ function* listDir(dir: DirHandle): Generator<Listed> {
   try {
     for (const entry of readDirectory(dir)) yield { entry, kind: entryKind(dir, entry), name: entry.name.toString('latin1') };
   } catch (error) {
-    yield { error: error instanceof VeritreeError ? error : new VeritreeError('io-error', String(error), { path: dir.text }) };
+    yield { error: asVeritreeError(error, dir.text) };
   } finally {
     dir.release();
   }
@@ -76,7 +76,7 @@ async function enter(parent: DirHandle, entry: DirEntry, rel: string, sink: Scan
     dir.release();
     await sink.finding(directoryOpenFailed(rel, 'directory replaced while the store was walked'), false);
   } catch (err) {
-    const e = err instanceof VeritreeError ? err : new VeritreeError('io-error', String(err));
+    const e = asVeritreeError(err, rel);
     if (e.errno === 'ELOOP' || e.errno === 'ENOTDIR') await sink.finding(unexpectedSymlink(rel), false);
     else await sink.finding(directoryOpenFailed(rel, e.message, e.errno), false);
   }
@@ -94,7 +94,7 @@ export async function* scanStore(layout: CasLayout, sink: ScanSink, signal?: Abo
   try {
     root = openDirectory(layout.root, { follow: true });
   } catch (err) {
-    const e = err instanceof VeritreeError ? err : new VeritreeError('io-error', String(err));
+    const e = asVeritreeError(err, layout.root);
     await sink.finding(directoryOpenFailed('.', e.message, e.errno), false);
     return;
   }

@@ -17,7 +17,7 @@ import { runBench, type BenchOptions } from '../bench/run.js';
 import { formatTable } from '../bench/report.js';
 import { renderChart } from '../bench/svg-chart.js';
 import { writeFileAtomic } from '../report/atomic-write.js';
-import { usageError, VeritreeError } from '../report/errors.js';
+import { usageError, VeritreeError, asVeritreeError } from '../report/errors.js';
 
 const HELP = `Usage: veritree bench [options]
 
@@ -151,7 +151,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     await write(io.stdout, settings.json ? `${JSON.stringify(report, null, 2)}\n` : formatTable(report));
     return report.digestsAgree && report.treeFailures === 0 && report.treeStalls === 0 ? EXIT_OK : EXIT_PROBLEMS;
   } catch (err) {
-    const e = err instanceof VeritreeError ? err : new VeritreeError('bench-failed', err instanceof Error ? err.message : String(err));
+    const e = asVeritreeError(err, undefined, 'bench-failed');
     io.stderr.write(`veritree bench: ${e.describe()}\n`);
     return EXIT_FAILURE;
   } finally {

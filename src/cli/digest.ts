@@ -13,7 +13,8 @@ import { defaultThreads, type TaskRunner } from '../pool/runner.js';
 import { formattedDigest } from '../merkle/descriptor.js';
 import { writeFileAtomic } from '../report/atomic-write.js';
 import { ProgressLine } from '../report/progress.js';
-import { usageError, VeritreeError, fromSystemError } from '../report/errors.js';
+import { usageError, VeritreeError } from '../report/errors.js';
+import { fromSystemError } from '../report/errno.js';
 import { pathFields, textLine, type PathLike } from '../fs/path.js';
 import { escapeText } from '../report/text.js';
 

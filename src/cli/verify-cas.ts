@@ -13,7 +13,8 @@ import { closeSharedPool, defaultThreads } from '../pool/pool.js';
 import { MEASURE_MODES, verifyCas, type MeasureMode } from '../cas/check.js';
 import { createReporter, type ReportFormat } from '../report/reporters.js';
 import { ProgressLine } from '../report/progress.js';
-import { usageError, VeritreeError, fromSystemError } from '../report/errors.js';
+import { usageError, VeritreeError } from '../report/errors.js';
+import { fromSystemError } from '../report/errno.js';
 import { LAYOUT_NAMES, type LayoutName } from '../cas/layout.js';
 
 const HELP = `Usage: veritree verify-cas DIR [options]

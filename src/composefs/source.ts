@@ -13,12 +13,12 @@
  */
 import fs from 'node:fs';
 import { openDirectory, openSubdirectory, readDirectory, type DirHandle } from '../fs/dir.js';
-import { fsErrnoError } from '../fs/errno.js';
+import { fsErrnoError } from '../report/errno.js';
 import { closeFile, openRegularFile, type FileRef } from '../fs/open.js';
 import { cPath, pathText } from '../fs/path.js';
 import { statAt, type FileStat } from '../fs/stat.js';
 import { getXattrSync, listXattrSync } from '../kernel/xattr.js';
-import { fileChanged, VeritreeError } from '../report/errors.js';
+import { fileChanged, VeritreeError, readFailed } from '../report/errors.js';
 
 /** `LCFS_RECOMMENDED_INLINE_CONTENT_MAX`: files up to this size are inlined, never stored. */
 export const INLINE_CONTENT_MAX = 64;
@@ -102,7 +102,7 @@ function nodeOf(dir: DirHandle, name: Buffer, rel: Buffer, root: DirHandle): Sou
     try {
       target = fs.readlinkSync(entryPath(dir, name), { encoding: 'buffer' });
     } catch (err) {
-      throw new VeritreeError('read-failed', `cannot read the symlink: ${(err as Error).message}`, { path });
+      throw readFailed(path, `cannot read the symlink: ${(err as Error).message}`, err);
     }
     return { ...base, target };
   }
@@ -137,7 +137,7 @@ export function readSourceTree(rootPath: string): SourceTree {
         }
         if (dir.stat.ino !== item.node.st.ino) {
           dir.release();
-          throw new VeritreeError('file-changed', 'directory replaced while the tree was read', { path: item.node.path });
+          throw fileChanged(item.node.path, 'directory replaced while the tree was read');
         }
       }
       try {

@@ -16,7 +16,8 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { digestFile, planDigest, type DigestPlan } from '../merkle/file.js';
-import { fileChanged, fromSystemError, notRegularFile, VeritreeError } from '../report/errors.js';
+import { fileChanged, notRegularFile, VeritreeError, writeFailed } from '../report/errors.js';
+import { fromSystemError } from '../report/errno.js';
 import { AT_FDCWD } from '../fs/dir.js';
 import { closeFile, openRegularFile, type FileRef } from '../fs/open.js';
 import { statFd, type FileStat } from '../fs/stat.js';
@@ -122,7 +123,7 @@ export class ObjectStore {
       return { digest: digestHex, payload, objectPath: final, size: before.size, added: false };
     }
     if (existing !== undefined && existing.isDirectory()) {
-      throw new VeritreeError('write-failed', 'a directory occupies the object name', { path: final });
+      throw writeFailed(final, 'a directory occupies the object name');
     }
     await this.#mkdirFanout(path.dirname(final));
     const tmp = this.#tempName();

@@ -6,7 +6,8 @@
  * two paths, and stop at a budget of directory entries no valid image can exceed.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { fromSystemError, imageInvalid, notRegularFile } from '../report/errors.js';
+import { imageInvalid, notRegularFile } from '../report/errors.js';
+import { fromSystemError } from '../report/errno.js';
 import { ImageBytes, asciiBytes, bytesEqual, concatBytes, decodeName } from './bytes.js';
 import { EROFS_DIRENT_SIZE } from './constants.js';
 import { readData, mapPosition } from './data.js';

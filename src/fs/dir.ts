@@ -14,7 +14,7 @@
  *
  * Spec: openat(2) (O_NOFOLLOW, O_DIRECTORY), getdents64(2) (`struct linux_dirent64`).
  */
-import { fsErrnoError } from './errno.js';
+import { fsErrnoError } from '../report/errno.js';
 import { kindOfDtype, type FileKind } from './kind.js';
 import { libc, type CPath } from './libc.js';
 import { cPath, joinPath, pathBytes, pathText, type PathLike } from './path.js';

@@ -7,9 +7,9 @@
  *
  * Spec: renameat(2), mkdirat(2), openat(2) O_CREAT|O_EXCL.
  */
-import { VeritreeError } from '../report/errors.js';
+import { VeritreeError, fileChanged, writeFailed } from '../report/errors.js';
 import { O_CLOEXEC, O_NOFOLLOW, openSubdirectory, type DirHandle } from './dir.js';
-import { fsErrnoError } from './errno.js';
+import { fsErrnoError } from '../report/errno.js';
 import { libc } from './libc.js';
 import { cPath, pathText } from './path.js';
 import { statAt, statFd } from './stat.js';
@@ -58,7 +58,7 @@ export function moveAside(srcDir: DirHandle, srcName: Uint8Array, dstDir: DirHan
   if (expectIno !== undefined) {
     const st = statAt(srcDir.fd, cPath(srcName));
     if (typeof st === 'number') throw fsErrnoError('stat', -st, srcPath);
-    if (st.ino !== expectIno) throw new VeritreeError('file-changed', 'replaced after it was checked; not moved', { path: srcPath });
+    if (st.ino !== expectIno) throw fileChanged(srcPath, 'replaced after it was checked; not moved');
   }
   for (let n = 0; n <= maxSuffix; n++) {
     const name = n === 0 ? dstName : `${dstName}.${n}`;
@@ -76,7 +76,7 @@ export function moveAside(srcDir: DirHandle, srcName: Uint8Array, dstDir: DirHan
     }
     return name;
   }
-  throw new VeritreeError('io-error', `${pathText(dstDir.child(Buffer.from(dstName)))} and ${maxSuffix} suffixed names beside it are taken`, { path: srcPath });
+  throw writeFailed(srcPath, `${pathText(dstDir.child(Buffer.from(dstName)))} and ${maxSuffix} suffixed names beside it are taken`);
 }
 
 /**

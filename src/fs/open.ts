@@ -6,7 +6,7 @@
  */
 import { fileChanged, notRegularFile, type VeritreeError } from '../report/errors.js';
 import { AT_FDCWD, O_NOFOLLOW, READ_FLAGS, type DirHandle } from './dir.js';
-import { fsErrnoError } from './errno.js';
+import { fsErrnoError } from '../report/errno.js';
 import { libc } from './libc.js';
 import { cPath, pathBytes, pathText, type PathLike } from './path.js';
 import { statFd, type FileStat } from './stat.js';

@@ -9,7 +9,7 @@
  * `openRegularFile(entryRef(e.dir, e.name, e.ino))`. The handle stays valid until the walk moves
  * past the directory; a consumer that keeps it longer calls `e.dir.retain()` (and later release()).
  */
-import { VeritreeError } from '../report/errors.js';
+import { VeritreeError, notADirectory, fileChanged, asVeritreeError } from '../report/errors.js';
 import { entryKind, openDirectory, openSubdirectory, readDirectory, type DirEntry, type DirHandle } from './dir.js';
 import type { FileKind } from './kind.js';
 import { pathText, type PathLike } from './path.js';
@@ -47,7 +47,7 @@ export function* walkSync(root: PathLike, opts: WalkOptions = {}): Generator<Wal
   const rootDir = openDirectory(typeof root === 'string' ? root.replace(/(.)\/+$/, '$1') : root, { follow: opts.followRoot ?? false });
   if (rootDir.stat.kind !== 'directory') {
     rootDir.release();
-    throw new VeritreeError('not-a-directory', 'not a directory', { path: pathText(root) });
+    throw notADirectory(pathText(root));
   }
   const stack: { dir: DirHandle; entries: Generator<DirEntry> }[] = [{ dir: rootDir, entries: readDirectory(rootDir) }];
   try {
@@ -86,7 +86,7 @@ export function* walkSync(root: PathLike, opts: WalkOptions = {}): Generator<Wal
       if (sub.stat.ino !== e.ino) {
         // Renamed over between listing and open: still a directory of this tree, but not the one listed.
         sub.release();
-        yield { type: 'error', path: pathText(pathBytes), pathBytes, error: new VeritreeError('file-changed', 'directory replaced while the tree was walked', { path: pathText(pathBytes) }) };
+        yield { type: 'error', path: pathText(pathBytes), pathBytes, error: fileChanged(pathText(pathBytes), 'directory replaced while the tree was walked') };
         continue;
       }
       stack.push({ dir: sub, entries: readDirectory(sub) });
@@ -106,5 +106,5 @@ export async function* walk(root: PathLike, opts: WalkOptions = {}): AsyncGenera
 }
 
 function asError(err: unknown, path: string): VeritreeError {
-  return err instanceof VeritreeError ? err : new VeritreeError('io-error', String(err), { path });
+  return asVeritreeError(err, path);
 }

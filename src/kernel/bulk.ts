@@ -7,7 +7,7 @@
  * Spec: docs/FORMATS.md §2.3 (EEXIST, ETXTBSY), §1.3 (descriptor fields compared).
  */
 import { resolveParams, type VerityParams } from '../params.js';
-import { VeritreeError } from '../report/errors.js';
+import { VeritreeError, withPath, usageError, asVeritreeError } from '../report/errors.js';
 import { enableVerity, measureVerity, readVerityMetadata } from './async.js';
 import { enableViaCopy } from './copy.js';
 import { parseStoredDescriptor } from './structs.js';
@@ -35,8 +35,8 @@ export interface BulkEnableOptions extends EnableOptions {
 
 function asError(err: unknown, path: string): VeritreeError {
   if (err instanceof VeritreeError) return err;
-  if (err instanceof TypeError || err instanceof RangeError) return new VeritreeError('usage', err.message, { path, cause: err });
-  return new VeritreeError('io-error', String((err as Error)?.message ?? err), { path, cause: err });
+  if (err instanceof TypeError || err instanceof RangeError) return withPath(usageError(err.message), path);
+  return asVeritreeError(err, path);
 }
 
 /** How a stored descriptor differs from `want`, or undefined when it matches. */

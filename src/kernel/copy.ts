@@ -8,7 +8,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fromSystemError, kernelError, VeritreeError } from '../report/errors.js';
+import { kernelError, VeritreeError, withPath } from '../report/errors.js';
+import { fromSystemError } from '../report/errno.js';
 import { enableVerity, getAllXattrs, setXattr } from './async.js';
 import type { EnableOptions } from './verity.js';
 
@@ -38,7 +39,7 @@ export async function enableViaCopy(file: string, opts: EnableOptions = {}): Pro
     await fs.promises.rename(tmp, file);
   } catch (err) {
     await fs.promises.unlink(tmp).catch(() => undefined);
-    if (err instanceof VeritreeError) throw new VeritreeError(err.code, `--copy: ${err.message}`, { path: file, ...(err.errno ? { errno: err.errno } : {}), cause: err });
+    if (err instanceof VeritreeError) throw withPath(err, file, '--copy: ');
     throw fromSystemError(err, file, 'write');
   }
 }

@@ -5,7 +5,7 @@
 export * from './constants.js';
 export { packEnableArg, packDigestBuffer, unpackDigest, packReadMetadataArg, parseStoredDescriptor, ENABLE_ARG, READ_METADATA_ARG } from './structs.js';
 export type { StoredDescriptor, MeasuredDigest, EnableArgInput } from './structs.js';
-export { meaningOf, errnoName, kernelErrnoError, NOT_SUPPORTED_HINT, type KernelOp } from '../fs/errno.js';
+export { meaningOf, errnoName, kernelErrnoError, NOT_SUPPORTED_HINT, type KernelOp } from '../report/errno.js';
 export {
   METADATA_TYPES,
   enableVeritySync,

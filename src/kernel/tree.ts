@@ -9,9 +9,9 @@ import { statAt } from '../fs/stat.js';
 import { AT_FDCWD } from '../fs/dir.js';
 import { entryRef, type FileRef } from '../fs/open.js';
 import { walk } from '../fs/walk.js';
-import { VeritreeError } from '../report/errors.js';
+import { VeritreeError, asVeritreeError } from '../report/errors.js';
 import type { FileKind } from './sys.js';
-import { kernelErrnoError } from '../fs/errno.js';
+import { kernelErrnoError } from '../report/errno.js';
 
 export interface WalkEntry {
   readonly path: string;
@@ -44,7 +44,7 @@ export async function* walkTree(root: string): AsyncGenerator<WalkEntry> {
       } else yield { path: e.path, kind: e.type };
     }
   } catch (err) {
-    yield { path: root, kind: 'directory', error: err instanceof VeritreeError ? err : new VeritreeError('io-error', String(err), { path: root }) };
+    yield { path: root, kind: 'directory', error: asVeritreeError(err, root) };
   }
 }
 

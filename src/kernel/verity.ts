@@ -27,7 +27,7 @@ import {
   STATX_OFF_SIZE,
   STATX_SIZE,
 } from './constants.js';
-import { ERRNO, kernelErrnoError, type KernelOp } from '../fs/errno.js';
+import { ERRNO, kernelErrnoError, type KernelOp } from '../report/errno.js';
 import { libc } from '../fs/libc.js';
 import { packDigestBuffer, packEnableArg, packReadMetadataArg, stableBytes, unpackDigest, type AddressOf } from './structs.js';
 import { checkPath, openCall, runSync, type FileKind, type SysProgram, type SysResult } from './sys.js';

@@ -6,7 +6,7 @@
  *
  * Spec: xattr(7), getxattr(2), listxattr(2), setxattr(2) — ERANGE, ENODATA, ENOTSUP semantics.
  */
-import { ERRNO, kernelErrnoError } from '../fs/errno.js';
+import { ERRNO, kernelErrnoError } from '../report/errno.js';
 import { stableBytes } from './structs.js';
 import { checkPath, runSync, type SysProgram } from './sys.js';
 import type { PathLike } from '../fs/path.js';

@@ -10,12 +10,13 @@ import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { resolveParams, type HashAlg, type VerityParams, type VerityParamsInput } from '../params.js';
 import { acquireHasher, releaseHasher, resolveBackend, type BackendChoice, type BackendName } from '../backends/index.js';
-import { fileChanged, fromSystemError, notRegularFile, VeritreeError } from '../report/errors.js';
+import { fileChanged, notRegularFile, VeritreeError } from '../report/errors.js';
+import { fromSystemError } from '../report/errno.js';
 import { MerkleTreeBuilder, type TreeResult } from './tree.js';
 import { kindOf } from '../fs/kind.js';
 import { closeFile, openRegularFile, operandRef, type FileRef } from '../fs/open.js';
 import { sameVersion, statFd, type FileStat } from '../fs/stat.js';
-import { fsErrnoError } from '../fs/errno.js';
+import { fsErrnoError } from '../report/errno.js';
 
 export interface DigestOptions extends VerityParamsInput {
   /** Hashing backend; default from VERITREE_BACKEND, else `auto`. */

@@ -8,7 +8,7 @@
 import path from 'node:path';
 import type { ComposefsImage, ErofsImage } from '../erofs/index.js';
 import { getXattrSync, listXattrSync } from '../kernel/index.js';
-import { VeritreeError } from '../report/errors.js';
+import { VeritreeError, asVeritreeError } from '../report/errors.js';
 import { walk } from '../fs/walk.js';
 import { procPath } from '../fs/open.js';
 import { XATTR_PREFIXES, type XattrPrefixName } from './constants.js';
@@ -82,7 +82,7 @@ export async function* directoryEntries(root: string): AsyncGenerator<LowerEntry
       // Through the walked directory's descriptor: a directory swapped meanwhile cannot redirect it.
       yield { path: rel, type, xattrs: readOverlayXattrs(procPath({ dirfd: e.dir.fd, name: e.name, path: e.path })) };
     } catch (err) {
-      const error = err instanceof VeritreeError ? err : new VeritreeError('io-error', String(err), { path: e.path });
+      const error = asVeritreeError(err, e.path);
       // No xattr support on this filesystem = no overlay xattrs, like the kernel's EOPNOTSUPP.
       if (error.code === 'xattrs-not-supported') yield { path: rel, type, xattrs: new Map() };
       else yield { path: rel, type, xattrs: new Map(), error };

@@ -13,11 +13,11 @@
  * - the last component is not followed either; if it is not a regular file → ENOENT.
  */
 import { openDirectory, openSubdirectory, type DirHandle } from '../fs/dir.js';
-import { fsErrnoError } from '../fs/errno.js';
+import { fsErrnoError } from '../report/errno.js';
 import type { FileKind } from '../fs/kind.js';
 import type { FileRef } from '../fs/open.js';
 import { statAt } from '../fs/stat.js';
-import { dataLayerUnusable, VeritreeError } from '../report/errors.js';
+import { dataLayerUnusable, VeritreeError, kernelError } from '../report/errors.js';
 import { isDot, isDotDot } from './redirect.js';
 
 export type LayerMiss =
@@ -130,7 +130,7 @@ function openChildDirectory(layer: DataLayer, parent: DirHandle, name: Buffer, s
     if (typeof st === 'number') return statMiss(layer, -st, shown);
     if (st.kind === 'symlink') return { kind: 'escapes', layer: layer.root, reason: `${shown} is a symlink inside the redirect path (never followed; ELOOP)` };
     if (st.kind !== 'directory') return { kind: 'missing', layer: layer.root, reason: `${shown} is not a directory (ENOTDIR)` };
-    const error = new VeritreeError('permission-denied', 'cannot open the directory', { path: shown });
+    const error = kernelError('permission-denied', 'cannot open the directory', { path: shown });
     return { kind: 'failed', layer: layer.root, reason: `${shown}: ${error.message}`, error };
   }
 }

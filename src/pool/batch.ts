@@ -7,14 +7,15 @@
 import fs from 'node:fs';
 import { acquireHasher, releaseHasher } from '../backends/index.js';
 import type { BackendName } from '../backends/types.js';
-import { fromSystemError, fileChanged, VeritreeError } from '../report/errors.js';
+import { fileChanged, VeritreeError } from '../report/errors.js';
+import { fromSystemError } from '../report/errno.js';
 import { resolveParams, type VerityParams } from '../params.js';
 import { buildDescriptor, DESC } from '../merkle/descriptor.js';
 import { rootFromLeafDigests } from '../merkle/tree.js';
 import { changeText, digestOpenFileSync } from '../merkle/file.js';
 import { closeFile, openRegularFile } from '../fs/open.js';
 import { statFd, type FileStat } from '../fs/stat.js';
-import { fsErrnoError } from '../fs/errno.js';
+import { fsErrnoError } from '../report/errno.js';
 import { FileStatus, type ErrorWire, type FileBatchResult, type FileBatchTask, type ParamsWire, type RangeResult, type RangeTask } from './tasks.js';
 
 /** Bytes of small-file data staged before one leaf `hashBlocks` call. */

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
-import { VeritreeError } from '../report/errors.js';
+import { internalError, workerFailed, type VeritreeError } from '../report/errors.js';
 import { defaultThreads, InlineRunner, type TaskRunner } from './runner.js';
 import type { FileBatchResult, FileBatchTask, PostedTask, RangeResult, RangeTask } from './tasks.js';
 
@@ -27,12 +27,12 @@ function workerFilename(): string {
   if (fs.existsSync(fileURLToPath(beside))) return fileURLToPath(beside);
   const built = new URL('../../build/dist/pool/worker.js', import.meta.url);
   if (fs.existsSync(fileURLToPath(built))) return fileURLToPath(built);
-  throw new VeritreeError('io-error', 'pool worker not found: run `npm run build` first');
+  throw internalError('pool worker not found: run `npm run build` first');
 }
 
-export function workerFailed(what: string, cause: unknown): VeritreeError {
+function failedTwice(what: string, cause: unknown): VeritreeError {
   const msg = cause instanceof Error ? cause.message : String(cause);
-  return new VeritreeError('worker-failed', `worker failed twice while hashing ${what}: ${msg}`, { cause });
+  return workerFailed(`worker failed twice while hashing ${what}: ${msg}`, cause);
 }
 
 export class HashPool implements TaskRunner {
@@ -94,7 +94,7 @@ export class HashPool implements TaskRunner {
         // A dying worker takes the tasks queued behind its running one with it. Those never ran:
         // resubmit them without spending their retry (bounded, should workers keep dying).
         if (Atomics.load(started, 0) === 0 && requeued++ < MAX_REQUEUES) continue;
-        if (++attempts >= 2) throw workerFailed(what, err);
+        if (++attempts >= 2) throw failedTwice(what, err);
       }
     }
   }

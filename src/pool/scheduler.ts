@@ -8,7 +8,7 @@
 import { acquireHasher, releaseHasher, resolveBackend, type BackendChoice, type BackendName } from '../backends/index.js';
 import { resolveParams, type VerityParams, type VerityParamsInput } from '../params.js';
 import { MerkleTreeBuilder } from '../merkle/tree.js';
-import { fileChanged, VeritreeError } from '../report/errors.js';
+import { asVeritreeError, errorFromParts, fileChanged, interrupted, withPath, type VeritreeError } from '../report/errors.js';
 import type { DirHandle } from '../fs/dir.js';
 import { operandRef, type FileRef } from '../fs/open.js';
 import { pathFields } from '../fs/path.js';
@@ -53,7 +53,7 @@ export function walkedFile(dir: DirHandle, ref: FileRef, bytes: Uint8Array): Fil
 }
 
 export function errorFromWire(w: ErrorWire): VeritreeError {
-  return new VeritreeError(w.code, w.message, { path: w.path, ...(w.errno ? { errno: w.errno } : {}) });
+  return errorFromParts(w.code, w.message, w.path, w.errno);
 }
 
 function paramsWire(p: VerityParams): ParamsWire {
@@ -153,7 +153,7 @@ export async function* digestFileBatches(paths: Iterable<string | FileSource> | 
       const tasks: Promise<void>[] = [];
       for (let i = 0; i < nRanges; i++) {
         if (options.signal?.aborted) {
-          failure ??= new VeritreeError('interrupted', 'interrupted before it was fully hashed', { path });
+          failure ??= interrupted(path, 'interrupted before it was fully hashed');
           break;
         }
         await waitForSpace();
@@ -167,7 +167,7 @@ export async function* digestFileBatches(paths: Iterable<string | FileSource> | 
               feed();
             })
             .catch((err: unknown) => {
-              failure ??= err instanceof VeritreeError ? err : new VeritreeError('read-failed', String(err), { path });
+              failure ??= asVeritreeError(err, path, 'read-failed');
             }),
         );
         tasks.push(task);
@@ -181,7 +181,7 @@ export async function* digestFileBatches(paths: Iterable<string | FileSource> | 
         if (typeof st === 'number' || `${st.size}/${st.mtimeNs}/${st.ctimeNs}/${st.ino}` !== identity) failure = fileChanged(path, 'modified while its ranges were read');
       }
       if (failure) {
-        ready.push({ ok: false, index, ...named, error: failure.path ? failure : new VeritreeError(failure.code, failure.message, { path }) });
+        ready.push({ ok: false, index, ...named, error: failure.path ? failure : withPath(failure, path) });
       } else {
         const t = builder.digest();
         ready.push({ ok: true, index, ...named, hashAlg: params.alg.name, digest: t.digest, hex: Buffer.from(t.digest).toString('hex'), size: t.dataSize });
@@ -216,8 +216,7 @@ export async function* digestFileBatches(paths: Iterable<string | FileSource> | 
         // The directory stays retained until the large file's ranges are done.
         spawn(
           largeFile(index, source, r.sizes[i]!, r.inos[i]!).catch((err: unknown) => {
-            const e = err instanceof VeritreeError ? err : new VeritreeError('read-failed', String(err));
-            ready.push({ ok: false, index, ...named, error: new VeritreeError(e.code, e.message, { path }) });
+            ready.push({ ok: false, index, ...named, error: withPath(asVeritreeError(err, path, 'read-failed'), path) });
             notify();
           }),
         );
@@ -235,10 +234,10 @@ export async function* digestFileBatches(paths: Iterable<string | FileSource> | 
         .runFiles({ kind: 'files', params: wire, backend, files: batch.map((s) => s.ref), deferAbove: splitAbove })
         .then((r) => onBatch(batch, firstIndex, r))
         .catch((err: unknown) => {
-          const e = err instanceof VeritreeError ? err : new VeritreeError('worker-failed', String(err));
+          const e = asVeritreeError(err, undefined, 'worker-failed');
           batch.forEach((source, i) => {
             const path = source.ref.path;
-            ready.push({ ok: false, index: firstIndex + i, path, ...(source.pathBytes ? { pathBytes: source.pathBytes } : {}), error: new VeritreeError(e.code, e.message, { path, ...(e.errno ? { errno: e.errno } : {}), cause: e }) });
+            ready.push({ ok: false, index: firstIndex + i, path, ...(source.pathBytes ? { pathBytes: source.pathBytes } : {}), error: withPath(e, path) });
             source.dir?.release();
           });
         }),

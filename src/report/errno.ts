@@ -9,9 +9,11 @@
  */
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
-import { kernelError, type KernelErrorCode, type VeritreeError } from '../report/errors.js';
+import { kernelError, VeritreeError, type KernelErrorCode } from './errors.js';
 
 export type KernelOp =
+  | 'read'
+  | 'write'
   | 'open'
   | 'open-directory'
   | 'read-directory'
@@ -124,6 +126,19 @@ const BY_OP: Readonly<Partial<Record<KernelOp, Readonly<Record<string, Meaning>>
     ELOOP: ['not-a-regular-file', 'is a symbolic link (not followed)'],
     ESTALE: ['file-changed', 'replaced after it was listed (another file is under that name now)'],
   },
+  read: {
+    EPERM: ['permission-denied', 'operation not permitted'],
+    EIO: ['io-error', 'input/output error'],
+  },
+  write: {
+    EPERM: ['permission-denied', 'operation not permitted'],
+    ENOSPC: ['write-failed', 'no space left on device'],
+    EDQUOT: ['write-failed', 'disk quota exceeded'],
+    EIO: ['write-failed', 'input/output error'],
+    EEXIST: ['write-failed', 'already exists'],
+    EXDEV: ['write-failed', 'on another filesystem (EXDEV)'],
+    EFBIG: ['write-failed', 'file too large'],
+  },
   'open-directory': {
     ENOTDIR: ['not-a-directory', 'not a directory'],
     ELOOP: ['not-a-directory', 'is a symbolic link (not followed)'],
@@ -188,14 +203,14 @@ const GENERIC: Readonly<Record<string, Meaning>> = {
   ETXTBSY: ['file-open-for-writing', 'file is busy'],
 };
 
-/** What `op` failing with `errno` means, as a code and a one-line reason. */
-export function meaningOf(op: KernelOp, errno: number | string): { code: KernelErrorCode; reason: string; errno: string } {
+/** What `op` failing with `errno` means, as a code and a one-line reason (`known`: from the table). */
+export function meaningOf(op: KernelOp, errno: number | string): { code: KernelErrorCode; reason: string; errno: string; known: boolean } {
   const name = typeof errno === 'string' ? errno : errnoName(errno);
   const canonical = name === 'ENOTSUP' ? 'EOPNOTSUPP' : name;
   const hit = BY_OP[op]?.[canonical] ?? GENERIC[canonical];
   // `%E` marks where the errno name reads best; otherwise it goes at the end.
-  if (hit) return { code: hit[0], reason: hit[1].includes('%E') ? hit[1].replace('%E', `(${canonical})`) : `${hit[1]} (${canonical})`, errno: canonical };
-  return { code: 'io-error', reason: `${op} failed: ${describeErrno(canonical)} (${canonical})`, errno: canonical };
+  if (hit) return { code: hit[0], reason: hit[1].includes('%E') ? hit[1].replace('%E', `(${canonical})`) : `${hit[1]} (${canonical})`, errno: canonical, known: true };
+  return { code: op === 'write' ? 'write-failed' : 'io-error', reason: `${op} failed: ${describeErrno(canonical)} (${canonical})`, errno: canonical, known: false };
 }
 
 function describeErrno(name: string): string {
@@ -208,6 +223,23 @@ function describeErrno(name: string): string {
 export function kernelErrnoError(op: KernelOp, errno: number | string, path: string | undefined, reason?: string): VeritreeError {
   const m = meaningOf(op, errno);
   return kernelError(m.code, reason ?? m.reason, { ...(path !== undefined ? { path } : {}), errno: m.errno });
+}
+
+/**
+ * Maps a Node system error (fs.*) to a VeritreeError naming the path and the reason, through the
+ * same table: `action` is what was being done. Anything that is not a system error passes
+ * through `asVeritreeError`-style as io-error / write-failed with its message.
+ */
+export function fromSystemError(err: unknown, path: string, action: 'read' | 'write' | 'open' | 'stat' = 'read'): VeritreeError {
+  if (err instanceof VeritreeError) return err;
+  const e = err as NodeJS.ErrnoException | undefined;
+  const errno = typeof e?.code === 'string' && /^E[A-Z0-9]+$/.test(e.code) ? e.code : undefined;
+  if (errno === undefined) {
+    return new VeritreeError(action === 'write' ? 'write-failed' : 'io-error', `${action} failed: ${e?.message ?? String(err)}`, { path, cause: err });
+  }
+  const m = meaningOf(action, errno);
+  const reason = m.known ? m.reason.replace(` (${m.errno})`, '') : `${action} failed: ${e?.message ?? errno}`;
+  return new VeritreeError(m.code, action === 'write' ? `cannot write: ${reason}` : reason, { path, errno: m.errno, cause: err });
 }
 
 /**
