@@ -30,7 +30,12 @@ import {
 import { openQuarantine, quarantineObject, type QuarantineTarget } from './quarantine.js';
 import { scanStore, type StoreObject } from './scan.js';
 import { openDirectory, type DirHandle } from '../fs/dir.js';
-import type { FileSource } from '../pool/scheduler.js';
+import { ObjectVerifier, type ObjectRequest, type ObjectVerdict } from '../verify/objects.js';
+
+/** An object on its way through the engine, with the scan's handle on it. */
+interface StoreRequest extends ObjectRequest {
+  readonly obj: StoreObject;
+}
 
 export interface CasRunInfo {
   readonly store: string;
@@ -148,63 +153,8 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
   if (layout.metadataProblem !== undefined) await report(metadataParseFailed('meta.json', `${layout.metadataProblem}; algorithm taken from ${layout.algorithmSource === 'object-names' ? 'object name lengths' : 'the composefs-rs default (sha512)'}`));
 
   const mode: MeasureMode = opts.measure ?? 'userspace';
-  let kernelMeasured = 0;
   let enabled = 0;
-  /** `both`: the kernel's digest per object path, compared with ours when the hash comes back. */
-  const kernelHex = new Map<string, string>();
-  /** Objects without fs-verity that `--enable` will enable if their content matches their name. */
-  const toEnable = new Set<string>();
-  /** Objects on the pool, by path: their directory handles stay open until they are judged. */
-  const hashing = new Map<string, StoreObject>();
   let enableUnsupported = false;
-
-  /** The kernel's verdict on one object: measured, no verity on it, or no verity on this filesystem. */
-  const askKernel = async (obj: StoreObject) =>
-    measureVerity(obj.ref).then(
-      (m) => ({ kind: 'measured' as const, hashAlg: m.hashAlg, hex: m.hex }),
-      (err: unknown) => {
-        const code = err instanceof VeritreeError ? err.code : '';
-        if (code === 'not-verity') return { kind: 'no-verity' as const };
-        if (code === 'verity-not-supported') return { kind: 'unsupported' as const, error: err as VeritreeError };
-        return { kind: 'failed' as const, error: asVeritreeError(err, obj.path) };
-      },
-    );
-
-  /** Judges one kernel verdict; returns true when the object must still be hashed in userspace. */
-  const onKernelVerdict = async (obj: StoreObject, v: Awaited<ReturnType<typeof askKernel>>): Promise<boolean> => {
-    const p = obj.path;
-    const rel = obj.rel;
-    if (v.kind === 'unsupported') {
-      if (mode === 'auto') {
-        // --enable will say once that this filesystem cannot do it.
-        if (opts.enable) toEnable.add(p);
-        return true;
-      }
-      // kernel / both: nothing can be measured on this filesystem, so the check cannot run.
-      throw withPath(v.error, rel, `--measure ${mode}: `);
-    }
-    if (v.kind === 'failed') {
-      await report(findingForError(rel, v.error));
-      judged();
-      return false;
-    }
-    if (v.kind === 'no-verity') {
-      if (opts.enable) toEnable.add(p);
-      else if (mode !== 'auto') await report(objectNotVerity(rel));
-      if (mode === 'kernel' && !opts.enable) {
-        judged();
-        return false;
-      }
-      return true;
-    }
-    kernelMeasured++;
-    if (mode === 'both') {
-      kernelHex.set(p, v.hex);
-      return true;
-    }
-    await judgeDigest(obj, v.hashAlg, v.hex, 0);
-    return false;
-  };
 
   /** Compares a digest with the object's name; quarantines and reports a mismatch. */
   const judgeDigest = async (obj: StoreObject, hashAlg: string, hex: string, size: number) => {
@@ -250,80 +200,64 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
     }
   };
 
-  const KERNEL_BATCH = 64;
-  /** An object goes to the pool: its directory stays open until it is judged. */
-  const toPool = (obj: StoreObject): FileSource => {
-    hashing.set(obj.path, obj);
-    return { ref: obj.ref, dir: obj.dir.retain() };
-  };
-
-  async function* objectPaths(): AsyncGenerator<FileSource> {
-    const sink = {
-      finding: async (f: Finding, objectSlot: boolean) => {
-        await report(f);
-        if (objectSlot) judged();
-      },
-    };
-    if (mode === 'userspace') {
-      for await (const obj of scanStore(layout, sink, opts.signal)) yield toPool(obj);
-      return;
-    }
-    // Ask the kernel about objects in small concurrent batches (the kernel layer runs the
-    // ioctls off the event loop); only what it cannot vouch for goes on to be hashed.
-    let batch: StoreObject[] = [];
-    const flush = async function* () {
-      const verdicts = await Promise.all(batch.map(askKernel));
-      for (let i = 0; i < batch.length; i++) {
-        const obj = batch[i]!;
-        let hash = false;
-        try {
-          hash = await onKernelVerdict(obj, verdicts[i]!);
-        } finally {
-          if (!hash) obj.release();
-        }
-        if (hash) yield toPool(obj);
-      }
-      batch = [];
-    };
-    for await (const obj of scanStore(layout, sink, opts.signal)) {
-      batch.push(obj);
-      if (batch.length >= KERNEL_BATCH) yield* flush();
-    }
-    if (batch.length > 0) yield* flush();
-  }
-
-  const results = digestFiles(objectPaths(), {
-    pool: opts.pool ?? sharedPool(opts.threads),
-    hashAlg: layout.hashAlg,
-    blockSize: layout.blockSize,
-    ...(opts.backend !== undefined ? { backend: opts.backend } : {}),
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
-  for await (const r of results) {
-    const obj = hashing.get(r.path)!;
-    hashing.delete(r.path);
+  /**
+   * The policy over the engine's verdict: `userspace` hashes everything; `kernel` trusts the
+   * kernel and reports objects without fs-verity (hashing them only for --enable); `auto` hashes
+   * what the kernel cannot vouch for; `both` does both and cross-checks.
+   */
+  const onVerdict = async (v: ObjectVerdict<StoreRequest>) => {
+    const obj = v.request.obj;
+    const rel = obj.rel;
     try {
-      const rel = obj.rel;
-      if (!r.ok) {
+      // kernel / both on a filesystem without fs-verity: nothing can be measured, the check cannot run.
+      if (v.unsupported && mode !== 'auto') throw withPath(v.unsupported, rel, `--measure ${mode}: `);
+      if (v.error) {
         // A large file cut short by the interrupt was not judged: leave it out of the counts.
-        if (r.error.code === 'interrupted') continue;
-        await report(findingForError(rel, r.error));
+        if (v.error.code === 'interrupted') return;
+        await report(findingForError(rel, v.error));
         judged();
-        continue;
+        return;
       }
-      const kernel = kernelHex.get(r.path);
-      if (kernel !== undefined) {
-        kernelHex.delete(r.path);
-        if (kernel !== r.hex) await report(kernelUserspaceMismatch(rel, r.hashAlg, kernel, r.hex));
+      if (v.notVerity && !opts.enable && mode !== 'auto') await report(objectNotVerity(rel));
+      if (v.kernel && !v.computed) {
+        await judgeDigest(obj, v.kernel.hashAlg, v.kernel.hex, 0);
+        return;
       }
-      const matched = await judgeDigest(obj, r.hashAlg, r.hex, r.size);
-      if (toEnable.delete(r.path) && matched) await enableObject(obj);
+      if (!v.computed) {
+        judged(); // kernel mode, no fs-verity, no --enable: reported above, not hashed
+        return;
+      }
+      if (v.kernel && v.kernel.hex !== v.computed.hex) await report(kernelUserspaceMismatch(rel, v.computed.hashAlg, v.kernel.hex, v.computed.hex));
+      const matched = await judgeDigest(obj, v.computed.hashAlg, v.computed.hex, v.computed.size);
+      if (matched && opts.enable && (v.notVerity || v.unsupported)) await enableObject(obj);
     } finally {
       obj.release();
     }
+  };
+
+  const verifier = new ObjectVerifier<StoreRequest>(
+    {
+      kernel: mode === 'userspace' ? 'never' : mode === 'both' ? 'both' : 'first',
+      hashWithoutVerity: mode !== 'kernel' || opts.enable === true,
+      onUnsupported: mode === 'auto' ? 'hash' : 'report',
+      pool: opts.pool ?? sharedPool(opts.threads),
+      blockSize: layout.blockSize,
+      ...(opts.backend !== undefined ? { backend: opts.backend } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    },
+    onVerdict,
+  );
+  const sink = {
+    finding: async (f: Finding, objectSlot: boolean) => {
+      await report(f);
+      if (objectSlot) judged();
+    },
+  };
+  for await (const obj of scanStore(layout, sink, opts.signal)) {
+    await verifier.submit({ ref: obj.ref, dir: obj.dir, hashAlg: layout.hashAlg, dev: obj.dir.stat.dev, obj });
   }
-  // Objects scanned but never submitted (interrupted): their directories close too.
-  for (const obj of hashing.values()) obj.release();
+  await verifier.finish();
+  const kernelMeasured = verifier.measured;
 
   return {
     ...info,

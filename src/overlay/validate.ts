@@ -9,23 +9,24 @@
  * object on a verity-capable filesystem without verity enabled is reported `object-not-verity`
  * (overlayfs: "lower file has no fs-verity digest", EIO). Where the kernel has no fs-verity at all
  * (this build host, tmpfs…), or with `measure: false`, the digest is computed from the content on
- * the worker pool (`digestFileBatches`) with the metacopy's algorithm and 4096-byte blocks —
- * what composefs enables objects with.
+ * the worker pool with the metacopy's algorithm and 4096-byte blocks — what composefs enables
+ * objects with. Both come from the shared object-verification engine (src/verify/objects.ts);
+ * this module is the overlay policy over it.
  *
  * Streaming: objects go to the pool while the lower layer is still being read. `auto` picks the
  * xattr prefix of the first entry carrying an unescaped metacopy or redirect (trusted when an
  * entry has both kinds); entries before it are held until then.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { measureVeritySync } from '../kernel/index.js';
 import { sharedPool } from '../pool/pool.js';
-import { digestFileBatches, type BulkDigestOptions } from '../pool/scheduler.js';
-import { VeritreeError } from '../report/errors.js';
+import type { BulkDigestOptions } from '../pool/scheduler.js';
+import type { VeritreeError } from '../report/errors.js';
 import { analyzeEntry, type DataRequest, type VerityMode } from './analyze.js';
 import { COMPOSEFS_VERITY_BLOCK_SIZE, XATTR_PREFIXES, type XattrPrefixName } from './constants.js';
 import { compareFindings, finding, formatDigest, type Finding } from './finding.js';
 import { prefixOf, type LowerEntry } from './lower.js';
 import { resolveInLayers, type DataLayer, type LayerMiss, type Resolution } from './resolve.js';
+import { ObjectVerifier, type ObjectRequest } from '../verify/objects.js';
 import type { FileRef } from '../fs/open.js';
 
 export interface CheckOptions extends Pick<BulkDigestOptions, 'threads' | 'pool' | 'backend' | 'signal'> {
@@ -60,7 +61,6 @@ interface ObjectState {
   /** Where the lookup found it: opened, measured and hashed there and nowhere else. */
   readonly ref: FileRef;
   readonly dev: string;
-  measureTried: boolean;
   /** Kernel measurement, when fs-verity is enabled on the object. */
   measured?: { algorithm: number; hashAlg: string; digest: Uint8Array };
   /** The filesystem could measure but the object has no fs-verity. */
@@ -74,31 +74,12 @@ interface ObjectState {
 /** Let pool messages through every so often while the producer runs synchronous code. */
 const YIELD_EVERY = 256;
 
-/** An unbounded queue read as an async iterable (the producer never waits on the pool). */
-class Channel<T> {
-  readonly items: T[] = [];
-  #next = 0;
-  #closed = false;
-  #wake: (() => void) | undefined;
-  push(item: T): void {
-    this.items.push(item);
-    this.#wake?.();
-  }
-  close(): void {
-    this.#closed = true;
-    this.#wake?.();
-  }
-  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
-    for (;;) {
-      while (this.#next < this.items.length) yield this.items[this.#next++]!;
-      if (this.#closed) return;
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-      this.#wake = undefined;
-    }
-  }
-}
-
 const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((v, i) => v === b[i]);
+
+/** One (object, algorithm) on its way through the engine. */
+interface OverlayRequest extends ObjectRequest {
+  readonly object: ObjectState;
+}
 
 function missCode(misses: readonly LayerMiss[]): Finding['code'] {
   const kinds = new Set(misses.map((m) => m.kind));
@@ -114,11 +95,6 @@ export async function checkLowerLayer(entries: Iterable<LowerEntry> | AsyncItera
   if (wantedPrefix !== 'auto' && !Object.hasOwn(XATTR_PREFIXES, wantedPrefix)) throw new RangeError(`xattr prefix must be trusted, user or auto, got ${String(wantedPrefix)}`);
   // Start the workers now: they boot while the lower layer is read.
   const pool = options.pool ?? sharedPool(options.threads);
-  const digestOptions = (hashAlg: string): BulkDigestOptions => ({
-    hashAlg, blockSize: COMPOSEFS_VERITY_BLOCK_SIZE, pool,
-    ...(options.backend !== undefined ? { backend: options.backend } : {}),
-    ...(options.signal !== undefined ? { signal: options.signal } : {}),
-  });
 
   let prefix: XattrPrefixName | undefined = wantedPrefix === 'auto' ? undefined : wantedPrefix;
   const held: LowerEntry[] = [];
@@ -126,52 +102,30 @@ export async function checkLowerLayer(entries: Iterable<LowerEntry> | AsyncItera
   const wanted: { request: DataRequest; object: ObjectState }[] = [];
   const resolutions = new Map<string, Resolution>();
   const objects = new Map<string, ObjectState>();
-  const channels = new Map<string, { channel: Channel<ObjectState>; done: Promise<void> }>();
-  const noVerityDevs = new Set<string>();
   const files = new Set<string>();
-  let measured = 0;
-  let hashed = 0;
 
-  const channelFor = (hashAlg: string) => {
-    let c = channels.get(hashAlg);
-    if (c === undefined) {
-      const channel = new Channel<ObjectState>();
-      const done = (async () => {
-        const paths = (async function* () {
-          // By reference: the layer's directory descriptor the lookup found it in.
-          for await (const o of channel) yield { ref: o.ref };
-        })();
-        for await (const batch of digestFileBatches(paths, digestOptions(hashAlg))) {
-          for (const d of batch) {
-            const o = channel.items[d.index]!;
-            if (d.ok) o.computed.set(hashAlg, d.digest);
-            else o.error ??= d.error;
-          }
-        }
-      })();
-      c = { channel, done };
-      channels.set(hashAlg, c);
-    }
-    return c.channel;
-  };
+  // The kernel first (what overlayfs itself compares), hashing where it cannot measure; an object
+  // the kernel says has no fs-verity is not hashed: overlayfs refuses it whatever its content.
+  const verifier = new ObjectVerifier<OverlayRequest>(
+    {
+      kernel: options.measure === false ? 'never' : 'first',
+      hashWithoutVerity: false,
+      onUnsupported: 'hash',
+      pool,
+      blockSize: COMPOSEFS_VERITY_BLOCK_SIZE,
+      ...(options.backend !== undefined ? { backend: options.backend } : {}),
+      ...(options.signal !== undefined ? { signal: options.signal } : {}),
+    },
+    (v) => {
+      const o = v.request.object;
+      if (v.kernel) o.measured = { algorithm: v.kernel.hashAlgorithm, hashAlg: v.kernel.hashAlg, digest: v.kernel.digest };
+      if (v.notVerity) o.notVerity = true;
+      if (v.computed) o.computed.set(v.computed.hashAlg, v.computed.digest);
+      if (v.error && v.error.code !== 'interrupted') o.error ??= v.error;
+    },
+  );
 
-  const measureOnce = (o: ObjectState) => {
-    if (o.measureTried || options.measure === false || noVerityDevs.has(o.dev)) return;
-    o.measureTried = true;
-    try {
-      const m = measureVeritySync(o.ref);
-      o.measured = { algorithm: m.hashAlgorithm, hashAlg: m.hashAlg, digest: m.digest };
-      measured++;
-    } catch (err) {
-      const code = err instanceof VeritreeError ? err.code : '';
-      if (code === 'not-verity') o.notVerity = true;
-      else if (code === 'not-found' || code === 'permission-denied' || code === 'io-error') o.error = err as VeritreeError;
-      // verity-not-supported, no kernel interface, anything else: compute the digest instead.
-      else noVerityDevs.add(o.dev);
-    }
-  };
-
-  const process = (e: LowerEntry, p: XattrPrefixName) => {
+  const process = async (e: LowerEntry, p: XattrPrefixName) => {
     if (e.type === 'file') files.add(e.path);
     const a = analyzeEntry(e, p, options.verity);
     findings.push(...a.findings);
@@ -190,17 +144,15 @@ export async function checkLowerLayer(entries: Iterable<LowerEntry> | AsyncItera
     }
     let o = objects.get(res.path);
     if (o === undefined) {
-      o = { path: res.path, ref: res.ref, dev: res.dev, measureTried: false, computed: new Map(), queued: new Set() };
+      o = { path: res.path, ref: res.ref, dev: res.dev, computed: new Map(), queued: new Set() };
       objects.set(res.path, o);
     }
     if (r.expected === undefined) return;
     wanted.push({ request: r, object: o });
-    measureOnce(o);
     const alg = r.expected.hashAlg;
-    if (o.measured === undefined && o.error === undefined && !o.queued.has(alg)) {
+    if (!o.queued.has(alg)) {
       o.queued.add(alg);
-      hashed++;
-      channelFor(alg).push(o);
+      await verifier.submit({ ref: o.ref, hashAlg: alg, dev: o.dev, object: o });
     }
   };
 
@@ -214,23 +166,21 @@ export async function checkLowerLayer(entries: Iterable<LowerEntry> | AsyncItera
           held.push(e);
           continue;
         }
-        for (const h of held.splice(0)) process(h, prefix);
+        for (const h of held.splice(0)) await process(h, prefix);
       }
-      process(e, prefix);
+      await process(e, prefix);
     }
   } catch (err) {
     // A lower layer that fails midway (an image found invalid while streamed): hashing already
     // queued winds down on its own; the caller reports the error and closes the pool.
-    for (const c of channels.values()) {
-      c.channel.close();
-      c.done.catch(() => {});
-    }
+    verifier.finish().catch(() => {});
     throw err;
   }
   prefix ??= 'trusted';
-  for (const h of held.splice(0)) process(h, prefix);
-  for (const c of channels.values()) c.channel.close();
-  await Promise.all([...channels.values()].map((c) => c.done));
+  for (const h of held.splice(0)) await process(h, prefix);
+  await verifier.finish();
+  const measured = verifier.measured;
+  const hashed = verifier.hashed;
 
   for (const w of wanted) findings.push(...verdict(w.request, w.object));
   findings.sort(compareFindings);
