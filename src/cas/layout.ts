@@ -216,3 +216,33 @@ async function lstatOrUndefined(p: string): Promise<fs.Stats | undefined> {
     return undefined;
   }
 }
+
+/**
+ * Makes `root` a composefs-rs repository for objects of `hashAlg` (4 KiB blocks): `objects/`
+ * and `meta.json` `{"version": 1, "algorithm": "fsverity-<hash>-12"}` as composefs-rs writes it.
+ * An existing repository must already use that algorithm; without `hashAlg` its own is taken
+ * (sha512, composefs-rs' default, for a new one). Returns the objects directory and algorithm.
+ */
+export async function initRepository(root: string, hashAlg?: HashAlg): Promise<{ objects: string; hashAlg: HashAlg }> {
+  await fs.promises.mkdir(path.join(root, 'objects'), { recursive: true }).catch((err: unknown) => {
+    throw fromSystemError(err, root, 'write');
+  });
+  const meta = await readMeta(root);
+  if (meta.kind === 'bad') throw unsupportedRepository(root, meta.why);
+  if (meta.kind === 'ok') {
+    if (hashAlg !== undefined && meta.params.hashAlg !== hashAlg) {
+      throw unsupportedRepository(root, `the repository holds ${meta.params.hashAlg} objects (meta.json); --hash-alg ${hashAlg} would mix algorithms`);
+    }
+    return { objects: path.join(root, 'objects'), hashAlg: meta.params.hashAlg };
+  }
+  const alg = hashAlg ?? 'sha512';
+  const doc = `${JSON.stringify({ version: REPO_FORMAT_VERSION, algorithm: `fsverity-${alg}-12` })}\n`;
+  // Exclusive create: a concurrent init that got there first wins, and is then read back.
+  try {
+    await fs.promises.writeFile(path.join(root, META_JSON), doc, { flag: 'wx', mode: 0o644 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return initRepository(root, hashAlg);
+    throw fromSystemError(err, path.join(root, META_JSON), 'write');
+  }
+  return { objects: path.join(root, 'objects'), hashAlg: alg };
+}

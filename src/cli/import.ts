@@ -1,10 +1,13 @@
 /**
- * `veritree import SRC --objects DIR [--dump FILE] [--enable]` — the builder backend: every regular
- * file of SRC larger than 64 bytes goes into the composefs object store DIR (`XX/<62 hex>` by
- * fs-verity SHA-256 digest), and a composefs-dump(5) of the tree is written for
- * `mkcomposefs --from-file` (docs/FORMATS.md §4.1, §4.4; src/composefs/import.ts).
+ * `veritree import SRC --objects DIR|--repo REPO [--dump FILE] [--enable]` — the builder backend:
+ * every regular file of SRC larger than 64 bytes goes into the object store (`XX/<rest>` by
+ * fs-verity digest: a composefs digest store DIR, SHA-256; or a composefs-rs repository REPO,
+ * `REPO/objects/…` with `meta.json`, SHA-512 by default or as `--hash-alg` says), and a
+ * composefs-dump(5) of the tree is written for `mkcomposefs --from-file` / `veritree image create
+ * --from-file` (docs/FORMATS.md §4.1, §4.4; src/composefs/import.ts).
  */
-import { ObjectStore } from '../composefs/store.js';
+import { ObjectStore, OBJECT_HASH_ALGS, type ObjectHashAlg } from '../composefs/store.js';
+import { initRepository } from '../cas/layout.js';
 import { importTree } from '../composefs/import.js';
 import { enableOne } from '../kernel/index.js';
 import { parseBackendChoice } from '../backends/index.js';
@@ -14,15 +17,19 @@ import { usageError, VeritreeError } from '../report/errors.js';
 import { parseVerbArgs } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, write, type CliIO } from './io.js';
 
-const HELP = `Usage: veritree import SRC --objects DIR [--dump FILE] [--enable] [options]
+const HELP = `Usage: veritree import SRC --objects DIR|--repo REPO [--dump FILE] [--enable] [options]
 
-Store every regular file of SRC larger than 64 bytes in the composefs object store DIR
-(DIR/XX/<62 hex>, named by fs-verity SHA-256 digest; identical files stored once; reflinked
-where the filesystem can), and describe the tree as a composefs dump that
-'mkcomposefs --from-file FILE IMAGE' turns into an image. Symlinks are never followed.
+Store every regular file of SRC larger than 64 bytes in an object store, named by its fs-verity
+digest (identical files stored once; reflinked where the filesystem can), and describe the tree
+as a composefs dump that 'mkcomposefs --from-file FILE IMAGE' (or 'veritree image create
+--from-file') turns into an image. Symlinks are never followed; names are kept byte for byte.
 
 Options:
-  --objects=DIR     the object store (created if missing)
+  --objects=DIR     a composefs digest store: DIR/XX/<62 hex>, SHA-256 (created if missing)
+  --repo=REPO       a composefs-rs repository: REPO/objects/XX/<rest> and REPO/meta.json
+                    (created if missing; an existing one keeps its algorithm)
+  --hash-alg=ALG    sha256 or sha512 object digests (--repo only; a new repository defaults
+                    to sha512, as composefs-rs does)
   --dump=FILE       write the dump to FILE (atomically); '-' for standard output
   --enable          enable fs-verity on the stored objects (FS_IOC_ENABLE_VERITY)
   --no-fsync        do not fsync new objects (faster, not crash-safe)
@@ -35,6 +42,8 @@ Exit status: 0 done, 1 fs-verity could not be enabled on some object, 2 failure 
 
 const OPTIONS = {
   objects: { type: 'string' },
+  repo: { type: 'string' },
+  'hash-alg': { type: 'string' },
   dump: { type: 'string' },
   enable: { type: 'boolean' },
   'no-fsync': { type: 'boolean' },
@@ -54,7 +63,10 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       return EXIT_OK;
     }
     if (parsed.positionals.length !== 1) throw usageError(`expected exactly one source directory, got ${parsed.positionals.length}`);
-    if (parsed.values.objects === undefined) throw usageError('--objects DIR is required');
+    if ((parsed.values.objects === undefined) === (parsed.values.repo === undefined)) throw usageError('give one of --objects DIR (composefs digest store) or --repo REPO (composefs-rs repository)');
+    const alg = parsed.values['hash-alg'];
+    if (alg !== undefined && !OBJECT_HASH_ALGS.includes(alg as ObjectHashAlg)) throw usageError(`--hash-alg must be sha256 or sha512, got ${JSON.stringify(alg)}`);
+    if (alg === 'sha512' && parsed.values.repo === undefined) throw usageError('--hash-alg sha512 needs --repo: composefs digest stores (--objects) hold SHA-256 objects');
     if (parsed.values.threads !== undefined) {
       if (!/^[1-9][0-9]*$/.test(parsed.values.threads)) throw usageError(`--threads must be a positive integer, got ${JSON.stringify(parsed.values.threads)}`);
       threads = Number(parsed.values.threads);
@@ -69,7 +81,10 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   // The summary must not mix with a dump written to standard output.
   const info = dumpTo === '-' ? io.stderr : io.stdout;
   try {
-    const store = new ObjectStore(parsed.values.objects, { fsync: parsed.values['no-fsync'] !== true });
+    const where = parsed.values.repo !== undefined
+      ? await initRepository(parsed.values.repo, parsed.values['hash-alg'] as ObjectHashAlg | undefined)
+      : { objects: parsed.values.objects!, hashAlg: 'sha256' as const };
+    const store = new ObjectStore(where.objects, { fsync: parsed.values['no-fsync'] !== true, hashAlg: where.hashAlg });
     const result = await importTree(src, store, { ...(threads !== undefined ? { threads } : {}), ...(backend !== undefined ? { backend } : {}) });
     if (dumpTo === '-') await write(io.stdout, result.dump);
     else if (dumpTo !== undefined) await writeFileAtomic(dumpTo, Buffer.from(result.dump, 'latin1'));
@@ -77,7 +92,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     const o = result.objects;
     await write(info, `files: ${f.total} regular (${f.stored} stored, ${f.inline} inline, ${f.empty} empty); objects: ${o.referenced} (${o.added} new, ${o.existing} already stored)\n`);
     if (parsed.values.enable !== true) return EXIT_OK;
-    return await enableAll(result.objectPaths, io);
+    return await enableAll(result.objectPaths, store.hashAlg, io);
   } catch (err) {
     const msg = err instanceof VeritreeError ? `${err.code}: ${err.describe()}` : err instanceof Error ? err.message : String(err);
     await write(io.stderr, `veritree import: ${msg}\n`);
@@ -88,12 +103,12 @@ export async function run(args: string[], io: CliIO): Promise<number> {
 }
 
 /** Enables fs-verity on each object; stops at the first `verity-not-supported` (it applies to all). */
-async function enableAll(paths: readonly string[], io: CliIO): Promise<number> {
+async function enableAll(paths: readonly string[], hashAlg: ObjectHashAlg, io: CliIO): Promise<number> {
   let enabled = 0;
   let already = 0;
   let failed = 0;
   for (const p of paths) {
-    const r = await enableOne(p, { hashAlg: 'sha256', blockSize: 4096 });
+    const r = await enableOne(p, { hashAlg, blockSize: 4096 });
     if (r.status === 'failed') {
       const e = r.error!;
       await write(io.stderr, `veritree import: ${e.code}: ${e.describe()}\n`);

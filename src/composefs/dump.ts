@@ -135,7 +135,8 @@ export function parseDumpLine(line: string, lineNo = 0): DumpRecord {
   if (mtime === null) throw dumpInvalid(lineNo, `mtime "${mtimeF}" is not SEC.NSEC`);
   let digest: Uint8Array | null = null;
   if (digestF !== '-') {
-    if (!/^[0-9a-fA-F]{64}$/.test(digestF)) throw dumpInvalid(lineNo, `digest "${digestF}" is not 64 hex digits`);
+    // SHA-256 objects (composefs) or SHA-512 ones (composefs-rs repositories).
+    if (!/^(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{128})$/.test(digestF)) throw dumpInvalid(lineNo, `digest "${digestF}" is not 64 (SHA-256) or 128 (SHA-512) hex digits`);
     digest = Uint8Array.from(digestF.match(/../g)!.map((h) => parseInt(h, 16)));
   }
   const xattrs = fields.slice(11).filter((f) => f.length > 0).map((f) => {

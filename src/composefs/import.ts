@@ -157,7 +157,7 @@ async function importNodes(root: SourceNode, store: ObjectStore, options: Import
   // then store each distinct digest once.
   const digests = new Array<string>(big.length);
   const opts: BulkDigestOptions = {
-    hashAlg: 'sha256', blockSize: 4096,
+    hashAlg: store.hashAlg, blockSize: 4096,
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
     ...(options.pool !== undefined ? { pool: options.pool } : {}),
     ...(options.backend !== undefined ? { backend: options.backend } : {}),

@@ -28,10 +28,12 @@ export const OBJECT_MODE = 0o644;
 export const FANOUT_DIR_MODE = 0o755;
 /** composefs objects: SHA-256, 4096-byte Merkle blocks, no salt (`lcfs_fd_enable_fsverity`). */
 export const OBJECT_VERITY = { hashAlg: 'sha256', blockSize: 4096 } as const;
-const DIGEST_HEX_LENGTH = 64;
+/** composefs-rs repositories may hold SHA-512 objects instead (`fsverity-sha512-12`). */
+export const OBJECT_HASH_ALGS = ['sha256', 'sha512'] as const;
+export type ObjectHashAlg = (typeof OBJECT_HASH_ALGS)[number];
 
 export interface StoredObject {
-  /** 64 lowercase hex digits: the fs-verity SHA-256 digest. */
+  /** Lowercase hex of the fs-verity digest: 64 digits (SHA-256) or 128 (SHA-512). */
   readonly digest: string;
   /** `XX/<62 hex>`: the composefs payload (relative to the store). */
   readonly payload: string;
@@ -53,12 +55,14 @@ export interface SourceIdentity {
 export interface ObjectStoreOptions {
   /** fsync each new object before renaming it into place (default true, like mkcomposefs). */
   readonly fsync?: boolean;
+  /** The objects' fs-verity hash (default sha256, composefs; sha512 for composefs-rs repositories). */
+  readonly hashAlg?: ObjectHashAlg;
 }
 
-/** `XX/<62 hex>` for a 64-hex digest. */
+/** `XX/<rest>` for a 64-hex (SHA-256) or 128-hex (SHA-512) digest. */
 export function objectPayload(digestHex: string): string {
-  if (typeof digestHex !== 'string' || !/^[0-9a-f]{64}$/.test(digestHex)) {
-    throw new TypeError(`object digest must be ${DIGEST_HEX_LENGTH} lowercase hex digits, got ${JSON.stringify(digestHex)}`);
+  if (typeof digestHex !== 'string' || !/^(?:[0-9a-f]{64}|[0-9a-f]{128})$/.test(digestHex)) {
+    throw new TypeError(`object digest must be 64 or 128 lowercase hex digits, got ${JSON.stringify(digestHex)}`);
   }
   return `${digestHex.slice(0, 2)}/${digestHex.slice(2)}`;
 }
@@ -77,13 +81,18 @@ function sameIdentity(a: SourceIdentity, st: FileStat): boolean {
 
 export class ObjectStore {
   readonly dir: string;
+  readonly hashAlg: ObjectHashAlg;
   readonly #fsync: boolean;
-  readonly #plan: DigestPlan = planDigest(OBJECT_VERITY);
+  readonly #plan: DigestPlan;
 
   constructor(dir: string, options: ObjectStoreOptions = {}) {
     if (typeof dir !== 'string' || dir.length === 0) throw new TypeError(`object store dir must be a non-empty path, got ${JSON.stringify(dir)}`);
+    const hashAlg = options.hashAlg ?? 'sha256';
+    if (!OBJECT_HASH_ALGS.includes(hashAlg)) throw new RangeError(`object hash algorithm must be sha256 or sha512, got ${JSON.stringify(hashAlg)}`);
     this.dir = dir;
+    this.hashAlg = hashAlg;
     this.#fsync = options.fsync !== false;
+    this.#plan = planDigest({ ...OBJECT_VERITY, hashAlg });
   }
 
   objectPath(digestHex: string): string {
