@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipAllUnless } from './helpers/skip.js';
 import * as kernel from '../src/kernel/index.js';
-import { orderedMap } from '../src/kernel/ordered.js';
+import { orderedMap } from '../src/cli/ordered.js';
 import { run as enableRun } from '../src/cli/enable.js';
 import { run as measureRun } from '../src/cli/measure.js';
 import { run as dumpRun } from '../src/cli/dump-metadata.js';

@@ -16,7 +16,7 @@ import { digestFileSync, type HashPool } from '../src/index.js';
 import { verifyCas } from '../src/cas/check.js';
 import type { Finding } from '../src/cas/findings.js';
 import type { CasSummary } from '../src/cas/check.js';
-import { createReporter } from '../src/report/reporters.js';
+import { createReporter } from '../src/cas/report.js';
 import { PassThrough } from 'node:stream';
 import { fixture } from './helpers/fixtures.js';
 

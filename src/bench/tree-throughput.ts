@@ -8,7 +8,7 @@
  * the scheduler losing a wake-up and the process exiting 0 mid-tree) is abandoned and counted.
  */
 import crypto from 'node:crypto';
-import { digestTree, type TreeDigest } from '../index.js';
+import { digestTree, type TreeDigest } from '../pool/tree.js';
 import type { BackendName } from '../backends/index.js';
 import type { HashAlg } from '../params.js';
 import type { HashPool } from '../pool/pool.js';

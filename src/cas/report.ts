@@ -12,9 +12,9 @@
  * `cfsctl fsck --json` uses, so a reader of cfsctl's output reads these as well.
  */
 import type { Writable } from 'node:stream';
-import type { CasRunInfo, CasSummary } from '../cas/check.js';
-import type { Finding } from '../cas/findings.js';
-import { escapeText } from './text.js';
+import type { CasRunInfo, CasSummary } from './check.js';
+import type { Finding } from './findings.js';
+import { escapeText } from '../report/text.js';
 
 export type ReportFormat = 'text' | 'json' | 'ndjson';
 

@@ -6,7 +6,7 @@
  */
 import { openErofs } from '../erofs/index.js';
 import { erofsEntries } from '../overlay/lower.js';
-import { COMMON_HELP, runCheck } from '../overlay/cli-check.js';
+import { COMMON_HELP, runCheck } from './check-lower.js';
 import type { CliIO } from './io.js';
 
 const HELP = `Usage: veritree check-image IMAGE --objects DIR [--objects DIR...] [options]

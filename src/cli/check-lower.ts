@@ -2,17 +2,17 @@
  * The shared body of `veritree check-image` and `veritree check-overlay`: options, running the
  * check, reporting, exit status (0 clean, 1 problems, 2 unusable input or usage).
  */
-import { parseVerbArgs } from '../cli/args.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, write, type CliIO } from '../cli/io.js';
+import { parseVerbArgs } from './args.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, write, type CliIO } from './io.js';
 import { parseBackendChoice } from '../backends/index.js';
 import { closeSharedPool, sharedPool } from '../pool/pool.js';
 import { usageError, VeritreeError } from '../report/errors.js';
-import { VERITY_MODES, type VerityMode } from './analyze.js';
-import { XATTR_PREFIXES, type XattrPrefixName } from './constants.js';
-import type { LowerEntry } from './lower.js';
-import { writeCheckReport, type CheckReportFormat } from './report.js';
-import { closeDataLayers, openDataLayers, type DataLayer } from './resolve.js';
-import { checkLowerLayer } from './validate.js';
+import { VERITY_MODES, type VerityMode } from '../overlay/analyze.js';
+import { XATTR_PREFIXES, type XattrPrefixName } from '../overlay/constants.js';
+import type { LowerEntry } from '../overlay/lower.js';
+import { writeCheckReport, type CheckReportFormat } from '../overlay/report.js';
+import { closeDataLayers, openDataLayers, type DataLayer } from '../overlay/resolve.js';
+import { checkLowerLayer } from '../overlay/validate.js';
 
 export const CHECK_OPTIONS = {
   verity: { type: 'string' },

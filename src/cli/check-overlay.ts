@@ -4,7 +4,7 @@
  * real xattrs with llistxattr/lgetxattr and never following symlinks. docs/FORMATS.md §3, src/overlay/.
  */
 import { directoryEntries } from '../overlay/lower.js';
-import { COMMON_HELP, runCheck } from '../overlay/cli-check.js';
+import { COMMON_HELP, runCheck } from './check-lower.js';
 import type { CliIO } from './io.js';
 
 const HELP = `Usage: veritree check-overlay LOWERDIR --data DIR [--data DIR...] [options]

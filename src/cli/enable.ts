@@ -12,8 +12,8 @@ import { kernelError, usageError, VeritreeError } from '../report/errors.js';
 import { MAX_SIGNATURE_SIZE } from '../kernel/constants.js';
 import { setMaxInFlight } from '../kernel/async.js';
 import { enableOne, type EnableOutcome } from '../kernel/bulk.js';
-import { expandOperands } from '../kernel/operands.js';
-import { orderedMap } from '../kernel/ordered.js';
+import { expandOperands } from './operands.js';
+import { orderedMap } from './ordered.js';
 import { skipReason, type WalkEntry } from '../kernel/tree.js';
 import type { VerityParams } from '../params.js';
 

@@ -7,8 +7,8 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, write, type CliIO, type Verb } fr
 import { parseIntOption, parseVerbArgs } from './args.js';
 import { usageError, VeritreeError } from '../report/errors.js';
 import { measureVerity, setMaxInFlight } from '../kernel/async.js';
-import { expandOperands } from '../kernel/operands.js';
-import { orderedMap } from '../kernel/ordered.js';
+import { expandOperands } from './operands.js';
+import { orderedMap } from './ordered.js';
 import { skipReason, type WalkEntry } from '../kernel/tree.js';
 import type { Measurement } from '../kernel/verity.js';
 import { textLine } from '../fs/path.js';

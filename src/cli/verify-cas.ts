@@ -11,7 +11,7 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, type CliIO } from './io.js';
 import { parseBackendChoice, type BackendChoice } from '../backends/index.js';
 import { closeSharedPool, defaultThreads } from '../pool/pool.js';
 import { MEASURE_MODES, verifyCas, type MeasureMode } from '../cas/check.js';
-import { createReporter, type ReportFormat } from '../report/reporters.js';
+import { createReporter, type ReportFormat } from '../cas/report.js';
 import { ProgressLine } from '../report/progress.js';
 import { usageError, VeritreeError } from '../report/errors.js';
 import { fromSystemError } from '../report/errno.js';

@@ -1,5 +1,5 @@
 /**
- * Output of `check-image` / `check-overlay`, in the conventions of src/report/reporters.ts (which
+ * Output of `check-image` / `check-overlay`, in the conventions of src/cas/report.ts (which
  * is typed for `verify-cas` findings, so not reused directly): every finding in JSON carries
  * `type` (= `code`) like `cfsctl fsck --json`.
  *
