@@ -284,21 +284,20 @@ describe('verify-cas on composefs-rs repositories', () => {
       fs.renameSync(staging, path.join(repo, rel));
       objects.push(rel);
     });
-    // streams/ and images/: symlinks into objects/, part of the repository, never reported.
+    // streams/: a stream linked into objects/ and a ref to it, as composefs-rs lays them out (the
+    // repository check, test/repository.test.ts, covers images/ and every broken or wrong link).
     fs.mkdirSync(path.join(repo, 'streams/refs'), { recursive: true });
-    fs.mkdirSync(path.join(repo, 'images/refs/some'), { recursive: true });
-    const hexOf = (rel: string) => rel.slice('objects/'.length).replace('/', '');
-    fs.symlinkSync(`../${objects[0]}`, path.join(repo, 'streams', `oci-layer-sha256:${'1'.repeat(64)}`));
-    fs.symlinkSync(`../${objects[1]}`, path.join(repo, 'images', hexOf(objects[1]!)));
-    fs.symlinkSync(`../../../${hexOf(objects[1]!)}`, path.join(repo, 'images/refs/some/name'));
-    fs.symlinkSync('../../nowhere', path.join(repo, 'streams/refs/dangling'));
+    fs.mkdirSync(path.join(repo, 'images/refs'), { recursive: true });
+    const stream = `oci-layer-sha256:${'1'.repeat(64)}`;
+    fs.symlinkSync(`../${objects[0]}`, path.join(repo, 'streams', stream));
+    fs.symlinkSync(`../${stream}`, path.join(repo, 'streams/refs/layer'));
     return { repo, objects };
   }
 
-  it('checks sha512 objects per meta.json, ignores streams/ and images/', () => {
+  it('checks sha512 objects per meta.json, and the streams/ links', () => {
     const { repo } = makeRepo('rs-meta', true);
     const r = veritree(['verify-cas', repo]);
-    expect(r.stdout).toBe('objects: 5/5 ok\n');
+    expect(r.stdout).toBe('objects: 5/5 ok\nimages: 0/0 ok (0/0 files), streams: 1/1 ok, refs: 1/1 ok\n');
     expect(r.status).toBe(0);
     const j = JSON.parse(veritree(['verify-cas', '--json', repo]).stdout);
     expect(j.summary).toMatchObject({ layout: 'composefs-rs', hashAlg: 'sha512', blockSize: 4096, algorithmSource: 'meta.json' });

@@ -29,6 +29,7 @@ import {
 } from './findings.js';
 import { openQuarantine, quarantineObject, type QuarantineTarget } from './quarantine.js';
 import { scanStore, type StoreObject } from './scan.js';
+import { checkRepository, type RepositorySummary } from './repository.js';
 import { openDirectory, type DirHandle } from '../fs/dir.js';
 import { ObjectVerifier, type ObjectRequest, type ObjectVerdict } from '../verify/objects.js';
 
@@ -68,6 +69,8 @@ export interface CasSummary extends CasRunInfo {
   readonly quarantined: number;
   /** Stopped early (SIGINT): the counts cover only what was judged before. */
   readonly interrupted: boolean;
+  /** composefs-rs repositories: images/, streams/ and refs judged (src/cas/repository.ts). */
+  readonly repository?: RepositorySummary;
   readonly elapsedMs: number;
 }
 
@@ -259,6 +262,20 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
   await verifier.finish();
   const kernelMeasured = verifier.measured;
 
+  // A composefs-rs repository is more than its objects: every image must be what a
+  // verity=require mount accepts, every stream and ref link must lead where it should.
+  let repository: RepositorySummary | undefined;
+  if (layout.name === 'composefs-rs' && opts.signal?.aborted !== true) {
+    repository = await checkRepository(root, {
+      hashAlg: layout.hashAlg,
+      onFinding: report,
+      pool: opts.pool ?? sharedPool(opts.threads),
+      ...(opts.backend !== undefined ? { backend: opts.backend } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      measure: mode === 'userspace' ? false : 'auto',
+    });
+  }
+
   return {
     ...info,
     objects: { checked, ok },
@@ -270,6 +287,7 @@ export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<Ca
     byCode,
     quarantined,
     interrupted: opts.signal?.aborted === true,
+    ...(repository !== undefined ? { repository } : {}),
     elapsedMs: Math.round(performance.now() - started),
   };
   }

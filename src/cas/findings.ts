@@ -29,7 +29,38 @@ export const OWN_CODES = [
   'object-enable-failed',
 ] as const;
 
-export type FindingCode = (typeof CFSCTL_CODES)[number] | (typeof OWN_CODES)[number];
+/** Codes of the repository check (src/cas/repository.ts) that `cfsctl fsck --json` also uses. */
+export const REPOSITORY_CFSCTL_CODES = [
+  'entry-not-symlink',
+  'broken-symlink',
+  'stat-failed',
+  'image-open-failed',
+  'image-read-failed',
+  'image-invalid',
+  'image-missing-object',
+] as const;
+
+/** The repository check's own codes: links judged without following them, image contents. */
+export const REPOSITORY_OWN_CODES = [
+  'link-escapes-repository',
+  'link-wrong-kind',
+  'image-name-mismatch',
+  'image-object-digest-mismatch',
+  'image-object-not-verity',
+  'image-object-not-regular',
+  'image-object-open-failed',
+  'image-metacopy-invalid',
+  'image-metacopy-no-digest',
+  'image-redirect-invalid',
+  'image-redirect-escapes-layer',
+  'image-lower-read-failed',
+] as const;
+
+export type FindingCode =
+  | (typeof CFSCTL_CODES)[number]
+  | (typeof OWN_CODES)[number]
+  | (typeof REPOSITORY_CFSCTL_CODES)[number]
+  | (typeof REPOSITORY_OWN_CODES)[number];
 
 export interface Finding {
   readonly code: FindingCode;

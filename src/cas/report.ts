@@ -13,6 +13,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { CasRunInfo, CasSummary } from './check.js';
+import type { RepositorySummary } from './repository.js';
 import type { Finding } from './findings.js';
 import { escapeText } from '../report/text.js';
 
@@ -68,7 +69,26 @@ export function summaryToJSON(s: CasSummary): Record<string, unknown> {
     problems: s.problems,
     byCode: s.byCode,
     quarantined: s.quarantined,
+    ...(s.repository !== undefined ? repositoryJSON(s.repository) : {}),
     elapsedMs: s.elapsedMs,
+  };
+}
+
+/** The repository counters, under cfsctl's names where it has them. */
+function repositoryJSON(r: RepositorySummary): Record<string, unknown> {
+  return {
+    imagesChecked: r.imagesChecked,
+    imagesCorrupted: r.imagesCorrupted,
+    streamsChecked: r.streamsChecked,
+    streamsCorrupted: r.streamsCorrupted,
+    refsChecked: r.refsChecked,
+    refsCorrupted: r.refsCorrupted,
+    brokenLinks: r.brokenLinks,
+    escapingLinks: r.escapingLinks,
+    wrongKindLinks: r.wrongKindLinks,
+    missingObjects: r.missingObjects,
+    imageFilesChecked: r.imageFiles.checked,
+    imageFilesOk: r.imageFiles.ok,
   };
 }
 
@@ -128,6 +148,10 @@ class TextReporter implements FindingReporter {
     if (!this.quiet) {
       const how = s.measure === undefined || s.measure === 'userspace' ? '' : ` (${s.kernelMeasured} measured by the kernel${s.enabled > 0 ? `, fs-verity enabled on ${s.enabled}` : ''})`;
       await put(this.out, `objects: ${s.objects.ok}/${s.objects.checked} ok${how}\n`);
+      const r = s.repository;
+      if (r !== undefined) {
+        await put(this.out, `images: ${r.imagesChecked - r.imagesCorrupted}/${r.imagesChecked} ok (${r.imageFiles.ok}/${r.imageFiles.checked} files), streams: ${r.streamsChecked - r.streamsCorrupted}/${r.streamsChecked} ok, refs: ${r.refsChecked - r.refsCorrupted}/${r.refsChecked} ok\n`);
+      }
     }
     for (const line of this.#held.drainSorted()) await put(this.out, line);
     if (s.interrupted) await put(this.out, 'interrupted: partial report, the check did not finish\n');
