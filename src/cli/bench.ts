@@ -8,8 +8,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseIntOption, parseVerbArgs } from './args.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, write, type CliIO } from './io.js';
+import { parseIntOption, type ParsedVerbArgs } from './args.js';
+import { EXIT_OK, EXIT_PROBLEMS, write, type CliIO, type Verb } from './io.js';
+import { defineVerb } from './verb.js';
 import { availableBackends, BACKEND_NAMES, FACTORIES, type BackendName } from '../backends/index.js';
 import { hashAlgInfo, type HashAlg } from '../params.js';
 import { defaultThreads } from '../pool/pool.js';
@@ -17,7 +18,7 @@ import { runBench, type BenchOptions } from '../bench/run.js';
 import { formatTable } from '../bench/report.js';
 import { renderChart } from '../bench/svg-chart.js';
 import { writeFileAtomic } from '../report/atomic-write.js';
-import { usageError, VeritreeError, asVeritreeError } from '../report/errors.js';
+import { usageError, asVeritreeError } from '../report/errors.js';
 
 const HELP = `Usage: veritree bench [options]
 
@@ -96,9 +97,7 @@ function parseThreads(value: string | undefined): number[] {
 
 type Settings = Omit<BenchOptions, 'treeDir' | 'progress'> & { json: boolean; svg: string | undefined };
 
-function parseSettings(args: string[]): Settings | 'help' {
-  const { values: v, positionals } = parseVerbArgs(args, OPTIONS);
-  if (v.help) return 'help';
+function parseSettings({ values: v, positionals }: ParsedVerbArgs<typeof OPTIONS>): Settings {
   if (positionals.length > 0) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])} (bench takes no files)`);
   const hashAlg = (v['hash-alg'] !== undefined ? hashAlgInfo(v['hash-alg']).name : 'sha256') as HashAlg;
   const quick = v.quick === true;
@@ -116,21 +115,15 @@ function parseSettings(args: string[]): Settings | 'help' {
   };
 }
 
-export async function run(args: string[], io: CliIO): Promise<number> {
-  let settings: Settings;
-  try {
-    const s = parseSettings(args);
-    if (s === 'help') {
-      io.stdout.write(HELP);
-      return EXIT_OK;
-    }
-    settings = s;
-  } catch (err) {
-    const e = err instanceof VeritreeError ? err : usageError(String(err));
-    io.stderr.write(`veritree bench: ${e.describe()}\nRun 'veritree bench --help' for usage.\n`);
-    return EXIT_FAILURE;
-  }
+export const run: Verb = defineVerb({
+  name: 'bench',
+  help: HELP,
+  options: OPTIONS,
+  settings: parseSettings,
+  run: (settings, { io }) => bench(settings, io),
+});
 
+async function bench(settings: Settings, io: CliIO): Promise<number> {
   const treeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'veritree-bench-'));
   const removeTree = () => fs.rmSync(treeDir, { recursive: true, force: true });
   // Interrupted runs must not leave the generated tree behind.
@@ -151,9 +144,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     await write(io.stdout, settings.json ? `${JSON.stringify(report, null, 2)}\n` : formatTable(report));
     return report.digestsAgree && report.treeFailures === 0 && report.treeStalls === 0 ? EXIT_OK : EXIT_PROBLEMS;
   } catch (err) {
-    const e = asVeritreeError(err, undefined, 'bench-failed');
-    io.stderr.write(`veritree bench: ${e.describe()}\n`);
-    return EXIT_FAILURE;
+    throw asVeritreeError(err, undefined, 'bench-failed');
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

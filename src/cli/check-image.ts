@@ -6,8 +6,8 @@
  */
 import { openErofs } from '../erofs/index.js';
 import { erofsEntries } from '../overlay/lower.js';
-import { COMMON_HELP, runCheck } from './check-lower.js';
-import type { CliIO } from './io.js';
+import { COMMON_HELP, checkVerb } from './check-lower.js';
+import type { Verb } from './io.js';
 
 const HELP = `Usage: veritree check-image IMAGE --objects DIR [--objects DIR...] [options]
 
@@ -20,8 +20,7 @@ Options:
   --objects=DIR           a data-only layer (object store); repeatable, searched in order
 ${COMMON_HELP}`;
 
-export async function run(args: string[], io: CliIO): Promise<number> {
-  return runCheck(args, io, {
+export const run: Verb = checkVerb({
     verb: 'check-image',
     help: HELP,
     layerOption: 'objects',
@@ -29,4 +28,3 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     // The raw EROFS view (what overlayfs reads), streamed: no composefs tree is built first.
     entries: async (image) => erofsEntries(await openErofs(image, { cacheEntries: false })),
   });
-}

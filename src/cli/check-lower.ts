@@ -2,11 +2,11 @@
  * The shared body of `veritree check-image` and `veritree check-overlay`: options, running the
  * check, reporting, exit status (0 clean, 1 problems, 2 unusable input or usage).
  */
-import { parseVerbArgs } from './args.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, write, type CliIO } from './io.js';
-import { parseBackendChoice } from '../backends/index.js';
-import { closeSharedPool, sharedPool } from '../pool/pool.js';
-import { usageError, VeritreeError } from '../report/errors.js';
+import { EXIT_OK, EXIT_PROBLEMS, type Verb } from './io.js';
+import { defineVerb } from './verb.js';
+import { parseBackendChoice, type BackendChoice } from '../backends/index.js';
+import { sharedPool } from '../pool/pool.js';
+import { usageError } from '../report/errors.js';
 import { VERITY_MODES, type VerityMode } from '../overlay/analyze.js';
 import { XATTR_PREFIXES, type XattrPrefixName } from '../overlay/constants.js';
 import type { LowerEntry } from '../overlay/lower.js';
@@ -50,69 +50,59 @@ interface CheckInvocation {
   readonly sourceName: string;
 }
 
-export async function runCheck(args: string[], io: CliIO, inv: CheckInvocation): Promise<number> {
-  const options = { ...CHECK_OPTIONS, [inv.layerOption]: { type: 'string', multiple: true } } as const;
-  let parsed;
-  try {
-    parsed = parseVerbArgs(args, options);
-  } catch (err) {
-    return usage(io, inv, err);
-  }
-  const v = parsed.values as Record<string, unknown>;
-  if (v.help === true) {
-    await write(io.stdout, inv.help);
-    return EXIT_OK;
-  }
-  let verity: VerityMode;
-  let prefix: XattrPrefixName | 'auto';
-  let threads: number | undefined;
-  let format: CheckReportFormat;
-  let backend;
-  try {
-    if (parsed.positionals.length !== 1) throw usageError(`expected exactly one ${inv.sourceName}, got ${parsed.positionals.length}`);
-    const layers = v[inv.layerOption] as string[] | undefined;
-    if (layers === undefined || layers.length === 0) throw usageError(`--${inv.layerOption} DIR is required`);
-    verity = (v.verity as string | undefined ?? 'on') as VerityMode;
-    if (!VERITY_MODES.includes(verity)) throw usageError(`--verity must be on or require, got ${JSON.stringify(v.verity)}`);
-    prefix = (v['xattr-prefix'] as string | undefined ?? 'auto') as XattrPrefixName | 'auto';
-    if (prefix !== 'auto' && !Object.hasOwn(XATTR_PREFIXES, prefix)) throw usageError(`--xattr-prefix must be trusted, user or auto, got ${JSON.stringify(prefix)}`);
-    if (v.json === true && v.ndjson === true) throw usageError('--json and --ndjson are exclusive');
-    format = v.json === true ? 'json' : v.ndjson === true ? 'ndjson' : 'text';
-    if (v.threads !== undefined) {
-      threads = Number(v.threads);
-      if (!/^[1-9][0-9]*$/.test(String(v.threads))) throw usageError(`--threads must be a positive integer, got ${JSON.stringify(v.threads)}`);
-    }
-    backend = v.backend !== undefined ? parseBackendChoice(String(v.backend)) : undefined;
-  } catch (err) {
-    return usage(io, inv, err);
-  }
-  const lower = parsed.positionals[0]!;
-  const layerPaths = v[inv.layerOption] as string[];
-  let dataLayers: DataLayer[] = [];
-  try {
-    // Workers boot (~50 ms) while the image is opened and parsed, not after.
-    sharedPool(threads);
-    dataLayers = await openDataLayers(layerPaths);
-    const entries = await inv.entries(lower);
-    const result = await checkLowerLayer(entries, {
-      dataLayers, verity, xattrPrefix: prefix, measure: v['no-measure'] !== true,
-      ...(threads !== undefined ? { threads } : {}),
-      ...(backend !== undefined ? { backend } : {}),
-    });
-    await writeCheckReport(io.stdout, format, result, { [inv.sourceName]: lower, dataLayers: layerPaths });
-    return result.summary.problems > 0 ? EXIT_PROBLEMS : EXIT_OK;
-  } catch (err) {
-    const msg = err instanceof VeritreeError ? `${err.code}: ${err.describe()}` : err instanceof Error ? err.message : String(err);
-    await write(io.stderr, `veritree ${inv.verb}: ${msg}\n`);
-    return EXIT_FAILURE;
-  } finally {
-    await closeSharedPool();
-    closeDataLayers(dataLayers);
-  }
+interface Settings {
+  readonly lower: string;
+  readonly layers: string[];
+  readonly verity: VerityMode;
+  readonly prefix: XattrPrefixName | 'auto';
+  readonly measure: boolean;
+  readonly threads: number | undefined;
+  readonly backend: BackendChoice | undefined;
+  readonly format: CheckReportFormat;
 }
 
-async function usage(io: CliIO, inv: CheckInvocation, err: unknown): Promise<number> {
-  const msg = err instanceof Error ? err.message : String(err);
-  await write(io.stderr, `veritree ${inv.verb}: ${msg}\n\n${inv.help}`);
-  return EXIT_FAILURE;
+/** `check-image` and `check-overlay`: one verb shape, two sources of lower-layer entries. */
+export function checkVerb(inv: CheckInvocation): Verb {
+  const options = { ...CHECK_OPTIONS, [inv.layerOption]: { type: 'string', multiple: true } } as typeof CHECK_OPTIONS & Record<typeof inv.layerOption, { type: 'string'; multiple: true }>;
+  return defineVerb({
+    name: inv.verb,
+    help: inv.help,
+    options,
+    usesPool: true,
+    settings: ({ values: v, positionals }): Settings => {
+      if (positionals.length !== 1) throw usageError(`expected exactly one ${inv.sourceName}, got ${positionals.length}`);
+      const layers = (v as Record<string, unknown>)[inv.layerOption] as string[] | undefined;
+      if (layers === undefined || layers.length === 0) throw usageError(`--${inv.layerOption} DIR is required`);
+      const verity = (v.verity ?? 'on') as VerityMode;
+      if (!VERITY_MODES.includes(verity)) throw usageError(`--verity must be on or require, got ${JSON.stringify(v.verity)}`);
+      const prefix = (v['xattr-prefix'] ?? 'auto') as XattrPrefixName | 'auto';
+      if (prefix !== 'auto' && !Object.hasOwn(XATTR_PREFIXES, prefix)) throw usageError(`--xattr-prefix must be trusted, user or auto, got ${JSON.stringify(prefix)}`);
+      if (v.json === true && v.ndjson === true) throw usageError('--json and --ndjson are exclusive');
+      if (v.threads !== undefined && !/^[1-9][0-9]*$/.test(v.threads)) throw usageError(`--threads must be a positive integer, got ${JSON.stringify(v.threads)}`);
+      return {
+        lower: positionals[0]!, layers, verity, prefix, measure: v['no-measure'] !== true,
+        threads: v.threads !== undefined ? Number(v.threads) : undefined,
+        backend: v.backend !== undefined ? parseBackendChoice(v.backend) : undefined,
+        format: v.json === true ? 'json' : v.ndjson === true ? 'ndjson' : 'text',
+      };
+    },
+    run: async (s, { io }) => {
+      let dataLayers: DataLayer[] = [];
+      try {
+        // Workers boot (~50 ms) while the image is opened and parsed, not after.
+        sharedPool(s.threads);
+        dataLayers = await openDataLayers(s.layers);
+        const entries = await inv.entries(s.lower);
+        const result = await checkLowerLayer(entries, {
+          dataLayers, verity: s.verity, xattrPrefix: s.prefix, measure: s.measure,
+          ...(s.threads !== undefined ? { threads: s.threads } : {}),
+          ...(s.backend !== undefined ? { backend: s.backend } : {}),
+        });
+        await writeCheckReport(io.stdout, s.format, result, { [inv.sourceName]: s.lower, dataLayers: s.layers });
+        return result.summary.problems > 0 ? EXIT_PROBLEMS : EXIT_OK;
+      } finally {
+        closeDataLayers(dataLayers);
+      }
+    },
+  });
 }

@@ -4,8 +4,8 @@
  * real xattrs with llistxattr/lgetxattr and never following symlinks. docs/FORMATS.md §3, src/overlay/.
  */
 import { directoryEntries } from '../overlay/lower.js';
-import { COMMON_HELP, runCheck } from './check-lower.js';
-import type { CliIO } from './io.js';
+import { COMMON_HELP, checkVerb } from './check-lower.js';
+import type { Verb } from './io.js';
 
 const HELP = `Usage: veritree check-overlay LOWERDIR --data DIR [--data DIR...] [options]
 
@@ -18,12 +18,10 @@ Options:
   --data=DIR              a data-only layer; repeatable, searched in order
 ${COMMON_HELP}`;
 
-export async function run(args: string[], io: CliIO): Promise<number> {
-  return runCheck(args, io, {
+export const run: Verb = checkVerb({
     verb: 'check-overlay',
     help: HELP,
     layerOption: 'data',
     sourceName: 'lowerdir',
     entries: async (lower) => directoryEntries(lower),
   });
-}

@@ -5,10 +5,11 @@
  * with the requested parameters, 1 when some file failed or differs, 2 on usage errors.
  */
 import { readFileSync } from 'node:fs';
-import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, write, type CliIO, type Verb } from './io.js';
+import { EXIT_OK, EXIT_PROBLEMS, write, type CliIO, type Verb } from './io.js';
 import { escapeText } from '../report/text.js';
-import { parseIntOption, parseVerbArgs, treeParams, TREE_OPTIONS } from './args.js';
-import { kernelError, usageError, VeritreeError } from '../report/errors.js';
+import { defineVerb } from './verb.js';
+import { parseIntOption, treeParams, TREE_OPTIONS } from './args.js';
+import { kernelError, usageError } from '../report/errors.js';
 import { MAX_SIGNATURE_SIZE } from '../kernel/constants.js';
 import { setMaxInFlight } from '../kernel/async.js';
 import { enableOne, type EnableOutcome } from '../kernel/bulk.js';
@@ -64,38 +65,42 @@ interface Summary {
 
 type Item = { entry: WalkEntry; outcome?: EnableOutcome };
 
-export const run: Verb = async (args, io) => {
-  let params: VerityParams;
-  let signature: Uint8Array | undefined;
-  let values: ReturnType<typeof parseVerbArgs<typeof OPTIONS>>['values'];
-  let operands: string[];
-  try {
-    const parsed = parseVerbArgs(args, OPTIONS);
-    values = parsed.values;
-    operands = parsed.positionals;
-    if (values.help) {
-      io.stdout.write(HELP);
-      return EXIT_OK;
-    }
-    if (operands.length === 0) throw usageError(values.recursive ? 'no directory given' : 'no file given');
-    params = treeParams(values);
-    if (values.signature !== undefined) signature = readSignature(values.signature);
+interface Settings {
+  readonly operands: string[];
+  readonly recursive: boolean;
+  readonly json: boolean;
+  readonly quiet: boolean;
+  readonly copy: boolean;
+  readonly params: VerityParams;
+  readonly signature: Uint8Array | undefined;
+}
+
+export const run: Verb = defineVerb({
+  name: 'enable',
+  help: HELP,
+  options: OPTIONS,
+  settings: ({ values, positionals }): Settings => {
+    if (positionals.length === 0) throw usageError(values.recursive ? 'no directory given' : 'no file given');
+    const params = treeParams(values);
+    const signature = values.signature !== undefined ? readSignature(values.signature) : undefined;
     const jobs = parseIntOption('jobs', values.jobs);
     if (jobs !== undefined) {
       if (jobs < 1) throw usageError('--jobs must be at least 1');
       setMaxInFlight(jobs);
     }
-  } catch (err) {
-    return usageFailure(io, err);
-  }
+    return { operands: positionals, recursive: values.recursive === true, json: values.json === true, quiet: values.quiet === true, copy: values.copy === true, params, signature };
+  },
+  run: (s, { io }) => enableAll(s, io),
+});
 
+async function enableAll(s: Settings, io: CliIO): Promise<number> {
+  const { operands, params, signature, json } = s;
   const summary: Summary = { files: 0, enabled: 0, enabledViaCopy: 0, alreadyEnabled: 0, mismatched: 0, skipped: 0, failed: 0 };
-  const json = values.json === true;
-  const opts = { params, ...(signature ? { signature } : {}), copy: values.copy === true, measure: json };
+  const opts = { params, ...(signature ? { signature } : {}), copy: s.copy, measure: json };
   // Files in flight: enough to keep the kernel-call slots busy while results are printed in order.
   const window = 16;
 
-  const results = orderedMap(expandOperands(operands, values.recursive === true), window, async (entry): Promise<Item> => {
+  const results = orderedMap(expandOperands(operands, s.recursive), window, async (entry): Promise<Item> => {
     if (entry.error || entry.kind !== 'file') return { entry };
     try {
       return { entry, outcome: await enableOne(entry.ref ?? entry.path, opts) };
@@ -139,7 +144,7 @@ export const run: Verb = async (args, io) => {
       case 'failed': {
         summary.failed++;
         const e = outcome.error!;
-        const hint = e.code === 'file-open-for-writing' && !values.copy ? ' (--copy enables a copy and renames it into place)' : '';
+        const hint = e.code === 'file-open-for-writing' && !s.copy ? ' (--copy enables a copy and renames it into place)' : '';
         await report(io, json, { path: outcome.path, status: 'failed', ...e.toJSON() }, `${outcome.path}: ${e.message}${hint}`);
         break;
       }
@@ -147,9 +152,9 @@ export const run: Verb = async (args, io) => {
   }
 
   if (json) await write(io.stdout, JSON.stringify({ summary }) + '\n');
-  else if (!values.quiet) await write(io.stdout, summaryLine(summary) + '\n');
+  else if (!s.quiet) await write(io.stdout, summaryLine(summary) + '\n');
   return summary.failed > 0 || summary.mismatched > 0 ? EXIT_PROBLEMS : EXIT_OK;
-};
+}
 
 export function summaryLine(s: Summary): string {
   const parts = [`${s.enabled} enabled`];
@@ -178,8 +183,3 @@ function readSignature(file: string): Uint8Array {
   return sig;
 }
 
-function usageFailure(io: CliIO, err: unknown): number {
-  if (!(err instanceof VeritreeError)) throw err;
-  io.stderr.write(`veritree enable: ${err.describe()}\n${err.code === 'usage' ? "Try 'veritree enable --help'.\n" : ''}`);
-  return EXIT_FAILURE;
-}

@@ -10,12 +10,12 @@ import { ObjectStore, OBJECT_HASH_ALGS, type ObjectHashAlg } from '../composefs/
 import { initRepository } from '../cas/layout.js';
 import { importTree } from '../composefs/import.js';
 import { enableOne } from '../kernel/index.js';
-import { parseBackendChoice } from '../backends/index.js';
-import { closeSharedPool } from '../pool/pool.js';
+import { parseBackendChoice, type BackendChoice } from '../backends/index.js';
 import { writeFileAtomic } from '../report/atomic-write.js';
-import { usageError, VeritreeError } from '../report/errors.js';
-import { parseVerbArgs } from './args.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, write, type CliIO } from './io.js';
+import { usageError } from '../report/errors.js';
+import { parseIntOption } from './args.js';
+import { defineVerb } from './verb.js';
+import { EXIT_OK, EXIT_PROBLEMS, write, type CliIO, type Verb } from './io.js';
 
 const HELP = `Usage: veritree import SRC --objects DIR|--repo REPO [--dump FILE] [--enable] [options]
 
@@ -52,55 +52,52 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export async function run(args: string[], io: CliIO): Promise<number> {
-  let parsed;
-  let threads: number | undefined;
-  let backend;
-  try {
-    parsed = parseVerbArgs(args, OPTIONS);
-    if (parsed.values.help === true) {
-      await write(io.stdout, HELP);
-      return EXIT_OK;
-    }
-    if (parsed.positionals.length !== 1) throw usageError(`expected exactly one source directory, got ${parsed.positionals.length}`);
-    if ((parsed.values.objects === undefined) === (parsed.values.repo === undefined)) throw usageError('give one of --objects DIR (composefs digest store) or --repo REPO (composefs-rs repository)');
-    const alg = parsed.values['hash-alg'];
+interface Settings {
+  readonly src: string;
+  readonly objects: string | undefined;
+  readonly repo: string | undefined;
+  readonly hashAlg: ObjectHashAlg | undefined;
+  readonly dump: string | undefined;
+  readonly enable: boolean;
+  readonly fsync: boolean;
+  readonly threads: number | undefined;
+  readonly backend: BackendChoice | undefined;
+}
+
+export const run: Verb = defineVerb({
+  name: 'import',
+  help: HELP,
+  options: OPTIONS,
+  usesPool: true,
+  settings: ({ values, positionals }): Settings => {
+    if (positionals.length !== 1) throw usageError(`expected exactly one source directory, got ${positionals.length}`);
+    if ((values.objects === undefined) === (values.repo === undefined)) throw usageError('give one of --objects DIR (composefs digest store) or --repo REPO (composefs-rs repository)');
+    const alg = values['hash-alg'];
     if (alg !== undefined && !OBJECT_HASH_ALGS.includes(alg as ObjectHashAlg)) throw usageError(`--hash-alg must be sha256 or sha512, got ${JSON.stringify(alg)}`);
-    if (alg === 'sha512' && parsed.values.repo === undefined) throw usageError('--hash-alg sha512 needs --repo: composefs digest stores (--objects) hold SHA-256 objects');
-    if (parsed.values.threads !== undefined) {
-      if (!/^[1-9][0-9]*$/.test(parsed.values.threads)) throw usageError(`--threads must be a positive integer, got ${JSON.stringify(parsed.values.threads)}`);
-      threads = Number(parsed.values.threads);
-    }
-    backend = parsed.values.backend !== undefined ? parseBackendChoice(parsed.values.backend) : undefined;
-  } catch (err) {
-    await write(io.stderr, `veritree import: ${err instanceof Error ? err.message : String(err)}\n\n${HELP}`);
-    return EXIT_FAILURE;
-  }
-  const src = parsed.positionals[0]!;
-  const dumpTo = parsed.values.dump;
-  // The summary must not mix with a dump written to standard output.
-  const info = dumpTo === '-' ? io.stderr : io.stdout;
-  try {
-    const where = parsed.values.repo !== undefined
-      ? await initRepository(parsed.values.repo, parsed.values['hash-alg'] as ObjectHashAlg | undefined)
-      : { objects: parsed.values.objects!, hashAlg: 'sha256' as const };
-    const store = new ObjectStore(where.objects, { fsync: parsed.values['no-fsync'] !== true, hashAlg: where.hashAlg });
-    const result = await importTree(src, store, { ...(threads !== undefined ? { threads } : {}), ...(backend !== undefined ? { backend } : {}) });
-    if (dumpTo === '-') await write(io.stdout, result.dump);
-    else if (dumpTo !== undefined) await writeFileAtomic(dumpTo, Buffer.from(result.dump, 'latin1'));
+    if (alg === 'sha512' && values.repo === undefined) throw usageError('--hash-alg sha512 needs --repo: composefs digest stores (--objects) hold SHA-256 objects');
+    const threads = parseIntOption('threads', values.threads);
+    if (threads === 0) throw usageError('--threads must be at least 1');
+    return {
+      src: positionals[0]!, objects: values.objects, repo: values.repo, hashAlg: alg as ObjectHashAlg | undefined, dump: values.dump,
+      enable: values.enable === true, fsync: values['no-fsync'] !== true, threads,
+      backend: values.backend !== undefined ? parseBackendChoice(values.backend) : undefined,
+    };
+  },
+  run: async (s, { io }) => {
+    // The summary must not mix with a dump written to standard output.
+    const info = s.dump === '-' ? io.stderr : io.stdout;
+    const where = s.repo !== undefined ? await initRepository(s.repo, s.hashAlg) : { objects: s.objects!, hashAlg: 'sha256' as const };
+    const store = new ObjectStore(where.objects, { fsync: s.fsync, hashAlg: where.hashAlg });
+    const result = await importTree(s.src, store, { ...(s.threads !== undefined ? { threads: s.threads } : {}), ...(s.backend !== undefined ? { backend: s.backend } : {}) });
+    if (s.dump === '-') await write(io.stdout, result.dump);
+    else if (s.dump !== undefined) await writeFileAtomic(s.dump, Buffer.from(result.dump, 'latin1'));
     const f = result.files;
     const o = result.objects;
     await write(info, `files: ${f.total} regular (${f.stored} stored, ${f.inline} inline, ${f.empty} empty); objects: ${o.referenced} (${o.added} new, ${o.existing} already stored)\n`);
-    if (parsed.values.enable !== true) return EXIT_OK;
-    return await enableAll(result.objectPaths, store.hashAlg, io);
-  } catch (err) {
-    const msg = err instanceof VeritreeError ? `${err.code}: ${err.describe()}` : err instanceof Error ? err.message : String(err);
-    await write(io.stderr, `veritree import: ${msg}\n`);
-    return EXIT_FAILURE;
-  } finally {
-    await closeSharedPool();
-  }
-}
+    if (!s.enable) return EXIT_OK;
+    return enableAll(result.objectPaths, store.hashAlg, io);
+  },
+});
 
 /** Enables fs-verity on each object; stops at the first `verity-not-supported` (it applies to all). */
 async function enableAll(paths: readonly string[], hashAlg: ObjectHashAlg, io: CliIO): Promise<number> {

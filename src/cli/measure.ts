@@ -3,8 +3,9 @@
  * (FS_IOC_MEASURE_VERITY, docs/FORMATS.md §2.4), printed exactly like `fsverity measure`:
  * `sha256:<hex> <path>` (docs/FORMATS.md §1.4). Exit 1 if some file could not be measured.
  */
-import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, write, type CliIO, type Verb } from './io.js';
-import { parseIntOption, parseVerbArgs } from './args.js';
+import { EXIT_OK, EXIT_PROBLEMS, write, type CliIO, type Verb } from './io.js';
+import { defineVerb } from './verb.js';
+import { parseIntOption } from './args.js';
 import { usageError, VeritreeError } from '../report/errors.js';
 import { measureVerity, setMaxInFlight } from '../kernel/async.js';
 import { expandOperands } from './operands.js';
@@ -36,31 +37,31 @@ const OPTIONS = {
 
 type Item = { entry: WalkEntry; m?: Measurement; error?: VeritreeError };
 
-export const run: Verb = async (args, io) => {
-  let values: ReturnType<typeof parseVerbArgs<typeof OPTIONS>>['values'];
-  let operands: string[];
-  try {
-    const parsed = parseVerbArgs(args, OPTIONS);
-    values = parsed.values;
-    operands = parsed.positionals;
-    if (values.help) {
-      io.stdout.write(HELP);
-      return EXIT_OK;
-    }
-    if (operands.length === 0) throw usageError(values.recursive ? 'no directory given' : 'no file given');
+interface Settings {
+  readonly operands: string[];
+  readonly recursive: boolean;
+  readonly json: boolean;
+}
+
+export const run: Verb = defineVerb({
+  name: 'measure',
+  help: HELP,
+  options: OPTIONS,
+  settings: ({ values, positionals }): Settings => {
+    if (positionals.length === 0) throw usageError(values.recursive ? 'no directory given' : 'no file given');
     const jobs = parseIntOption('jobs', values.jobs);
     if (jobs !== undefined) {
       if (jobs < 1) throw usageError('--jobs must be at least 1');
       setMaxInFlight(jobs);
     }
-  } catch (err) {
-    if (!(err instanceof VeritreeError)) throw err;
-    io.stderr.write(`veritree measure: ${err.describe()}\nTry 'veritree measure --help'.\n`);
-    return EXIT_FAILURE;
-  }
-  const json = values.json === true;
+    return { operands: positionals, recursive: values.recursive === true, json: values.json === true };
+  },
+  run: (s, { io }) => measureAll(s, io),
+});
+
+async function measureAll({ operands, recursive, json }: Settings, io: CliIO): Promise<number> {
   let failed = 0;
-  const results = orderedMap(expandOperands(operands, values.recursive === true), 16, async (entry): Promise<Item> => {
+  const results = orderedMap(expandOperands(operands, recursive), 16, async (entry): Promise<Item> => {
     if (entry.error || entry.kind !== 'file') return { entry };
     try {
       return { entry, m: await measureVerity(entry.ref ?? entry.path) };
@@ -83,7 +84,7 @@ export const run: Verb = async (args, io) => {
     }
   }
   return failed > 0 ? EXIT_PROBLEMS : EXIT_OK;
-};
+}
 
 async function problem(io: CliIO, json: boolean, obj: object, line: string): Promise<void> {
   await write(io.stderr, `veritree measure: ${escapeText(line)}\n`);

@@ -6,15 +6,15 @@
  * hashing in flight finish and prints a partial report marked interrupted.
  */
 import path from 'node:path';
-import { parseIntOption, parseVerbArgs } from './args.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, type CliIO } from './io.js';
+import { parseIntOption, type ParsedVerbArgs } from './args.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, type CliIO, type Verb } from './io.js';
+import { defineVerb } from './verb.js';
 import { parseBackendChoice, type BackendChoice } from '../backends/index.js';
-import { closeSharedPool, defaultThreads } from '../pool/pool.js';
+import { defaultThreads } from '../pool/pool.js';
 import { MEASURE_MODES, verifyCas, type MeasureMode } from '../cas/check.js';
 import { createReporter, type ReportFormat } from '../cas/report.js';
 import { ProgressLine } from '../report/progress.js';
-import { usageError, VeritreeError } from '../report/errors.js';
-import { fromSystemError } from '../report/errno.js';
+import { usageError } from '../report/errors.js';
 import { LAYOUT_NAMES, type LayoutName } from '../cas/layout.js';
 
 const HELP = `Usage: veritree verify-cas DIR [options]
@@ -71,9 +71,7 @@ interface Settings {
   quiet: boolean;
 }
 
-function settingsFrom(args: string[]): Settings | 'help' {
-  const { values: v, positionals } = parseVerbArgs(args, OPTIONS);
-  if (v.help) return 'help';
+function settingsFrom({ values: v, positionals }: ParsedVerbArgs<typeof OPTIONS>): Settings {
   if (positionals.length !== 1) throw usageError(positionals.length === 0 ? 'no store DIR given' : `one store DIR expected, got ${positionals.length}`);
   if (v.json && v.ndjson) throw usageError('--json and --ndjson exclude each other');
   if (v.layout !== undefined && !(LAYOUT_NAMES as readonly string[]).includes(v.layout))
@@ -98,40 +96,24 @@ function settingsFrom(args: string[]): Settings | 'help' {
   };
 }
 
-function fail(io: CliIO, err: unknown): number {
-  const e = err instanceof VeritreeError ? err : fromSystemError(err, '');
-  io.stderr.write(`veritree verify-cas: ${e.describe()}\n${e.code === 'usage' ? "Run 'veritree verify-cas --help' for usage.\n" : ''}`);
-  return EXIT_FAILURE;
-}
+export const run: Verb = defineVerb({
+  name: 'verify-cas',
+  help: HELP,
+  options: OPTIONS,
+  settings: settingsFrom,
+  interruptible: true,
+  interruptNotice: 'interrupted; finishing the objects being hashed (Ctrl-C again to quit at once)',
+  usesPool: true,
+  run: (s, { io, signal, fail }) => check(s, io, signal, fail),
+});
 
-export async function run(args: string[], io: CliIO): Promise<number> {
-  let s: Settings;
-  try {
-    const parsed = settingsFrom(args);
-    if (parsed === 'help') {
-      io.stdout.write(HELP);
-      return EXIT_OK;
-    }
-    s = parsed;
-  } catch (err) {
-    return fail(io, err);
-  }
-
+async function check(s: Settings, io: CliIO, signal: AbortSignal, fail: (err: unknown) => Promise<number>): Promise<number> {
   const reporter = createReporter(s.format, io.stdout, { quiet: s.quiet });
   const progress = new ProgressLine(io.stderr, {
     enabled: ProgressLine.wanted({ isTTY: io.isTTY, quiet: s.quiet, machineReadable: s.format !== 'text' }),
     prefix: 'verify-cas',
     unit: 'objects',
   });
-  const stop = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts > 1) process.exit(EXIT_FAILURE);
-    stop.abort();
-    if (!s.quiet) io.stderr.write(`${io.isTTY ? '\r\x1b[K' : ''}verify-cas: interrupted; finishing the objects being hashed (Ctrl-C again to quit at once)\n`);
-  };
-  process.on('SIGINT', onSigint);
   // The event loop emptying while the check is still pending means the hashing stalled (a lost
   // wake-up): say so and fail, rather than let the process end with status 0 and half a report.
   let settled = false;
@@ -145,7 +127,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   try {
     const summary = await verifyCas(s.dir, {
       threads: s.threads,
-      signal: stop.signal,
+      signal,
       ...(s.layout ? { layout: s.layout } : {}),
       ...(s.backend ? { backend: s.backend } : {}),
       ...(s.quarantineDir ? { quarantineDir: s.quarantineDir } : {}),
@@ -161,11 +143,9 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     return summary.problems > 0 ? EXIT_PROBLEMS : EXIT_OK;
   } catch (err) {
     progress.done();
-    return fail(io, err);
+    return fail(err);
   } finally {
     settled = true;
-    process.off('SIGINT', onSigint);
     process.off('beforeExit', onStall);
-    await closeSharedPool();
   }
 }
