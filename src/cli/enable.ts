@@ -8,12 +8,11 @@ import { readFileSync } from 'node:fs';
 import { EXIT_OK, EXIT_PROBLEMS, write, type CliIO, type Verb } from './io.js';
 import { escapeText } from '../report/text.js';
 import { defineVerb } from './verb.js';
-import { parseIntOption, treeParams, TREE_OPTIONS } from './args.js';
+import { treeParams, TREE_OPTIONS } from './args.js';
 import { kernelError, usageError } from '../report/errors.js';
 import { MAX_SIGNATURE_SIZE } from '../kernel/constants.js';
-import { setMaxInFlight } from '../kernel/async.js';
 import { enableOne, type EnableOutcome } from '../kernel/bulk.js';
-import { expandOperands } from './operands.js';
+import { bulkOperands, expandOperands } from './operands.js';
 import { orderedMap } from './ordered.js';
 import { skipReason, type WalkEntry } from '../kernel/tree.js';
 import type { VerityParams } from '../params.js';
@@ -80,15 +79,10 @@ export const run: Verb = defineVerb({
   help: HELP,
   options: OPTIONS,
   settings: ({ values, positionals }): Settings => {
-    if (positionals.length === 0) throw usageError(values.recursive ? 'no directory given' : 'no file given');
+    const operands = bulkOperands(values, positionals);
     const params = treeParams(values);
     const signature = values.signature !== undefined ? readSignature(values.signature) : undefined;
-    const jobs = parseIntOption('jobs', values.jobs);
-    if (jobs !== undefined) {
-      if (jobs < 1) throw usageError('--jobs must be at least 1');
-      setMaxInFlight(jobs);
-    }
-    return { operands: positionals, recursive: values.recursive === true, json: values.json === true, quiet: values.quiet === true, copy: values.copy === true, params, signature };
+    return { operands, recursive: values.recursive === true, json: values.json === true, quiet: values.quiet === true, copy: values.copy === true, params, signature };
   },
   run: (s, { io }) => enableAll(s, io),
 });

@@ -5,10 +5,9 @@
  */
 import { EXIT_OK, EXIT_PROBLEMS, write, type CliIO, type Verb } from './io.js';
 import { defineVerb } from './verb.js';
-import { parseIntOption } from './args.js';
-import { usageError, VeritreeError } from '../report/errors.js';
-import { measureVerity, setMaxInFlight } from '../kernel/async.js';
-import { expandOperands } from './operands.js';
+import { VeritreeError } from '../report/errors.js';
+import { measureVerity } from '../kernel/async.js';
+import { bulkOperands, expandOperands } from './operands.js';
 import { orderedMap } from './ordered.js';
 import { skipReason, type WalkEntry } from '../kernel/tree.js';
 import type { Measurement } from '../kernel/verity.js';
@@ -48,13 +47,7 @@ export const run: Verb = defineVerb({
   help: HELP,
   options: OPTIONS,
   settings: ({ values, positionals }): Settings => {
-    if (positionals.length === 0) throw usageError(values.recursive ? 'no directory given' : 'no file given');
-    const jobs = parseIntOption('jobs', values.jobs);
-    if (jobs !== undefined) {
-      if (jobs < 1) throw usageError('--jobs must be at least 1');
-      setMaxInFlight(jobs);
-    }
-    return { operands: positionals, recursive: values.recursive === true, json: values.json === true };
+    return { operands: bulkOperands(values, positionals), recursive: values.recursive === true, json: values.json === true };
   },
   run: (s, { io }) => measureAll(s, io),
 });
