@@ -8,10 +8,9 @@
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BackendChoice } from '../backends/index.js';
-import { digestFiles } from '../pool/scheduler.js';
 import { sharedPool, type TaskRunner } from '../pool/pool.js';
 import { usageError, VeritreeError, asVeritreeError, withPath } from '../report/errors.js';
-import { enableVerity, measureVerity } from '../kernel/async.js';
+import { enableVerity } from '../kernel/async.js';
 import { detectLayout, type AlgorithmSource, type LayoutName } from './layout.js';
 import {
   digestMismatch,
@@ -100,9 +99,8 @@ export interface VerifyCasOptions {
 /** Throws a VeritreeError when the check cannot run at all (store missing, unknown layout, …). */
 export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<CasSummary> {
   const started = performance.now();
-  // One spelling of the root: finding paths are the object paths minus this prefix.
+  // One spelling of the root (a trailing slash dropped).
   const root = path.normalize(dir).replace(/(.)\/+$/, '$1');
-  const rootPrefix = root.endsWith('/') ? root : `${root}/`;
   const layout = await detectLayout(root, opts.layout);
   const objectsDir = path.resolve(root, layout.objectsRel);
   if (opts.quarantineDir !== undefined && isInside(path.resolve(opts.quarantineDir), objectsDir))

@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { HASH_ALGS, type HashAlg } from '../params.js';
-import { unknownLayout, unsupportedRepository, VeritreeError, notADirectory } from '../report/errors.js';
+import { unknownLayout, unsupportedRepository, notADirectory } from '../report/errors.js';
 import { fromSystemError } from '../report/errno.js';
 
 export const LAYOUT_NAMES = ['composefs', 'composefs-rs'] as const;

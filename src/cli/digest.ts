@@ -2,6 +2,8 @@
  * `veritree digest FILE...` — a drop-in for `fsverity digest` (same options, same output:
  * `sha256:<hex> <path>`, `--compact`, `--for-builtin-sig`), plus `--backend`, `--json` and `-`
  * for stdin. Unlike fsverity it keeps going after a bad file and reports it; exit 1 then.
+ * The streaming options (`--files-from`, `--ndjson`, `--order`, `--out-merkle-tree-dir`) are
+ * run by ./digest-stream.ts.
  */
 import fs from 'node:fs';
 import { TREE_OPTIONS, parseIntOption, parseVerbArgs, treeParams } from './args.js';
@@ -17,8 +19,10 @@ import { usageError, VeritreeError } from '../report/errors.js';
 import { fromSystemError } from '../report/errno.js';
 import { pathFields, textLine, type PathLike } from '../fs/path.js';
 import { escapeText } from '../report/text.js';
+import { runStream, streamSettings, wantsStream, type StreamSettings } from './digest-stream.js';
 
 const HELP = `Usage: veritree digest FILE... [options]
+       veritree digest --files-from=LIST|- [-0] [--ndjson] [--out-merkle-tree-dir=DIR] [options]
 
 Compute the fs-verity digest of each FILE ('-' reads standard input), as \`fsverity digest\` does.
 
@@ -37,7 +41,34 @@ Options:
   -q, --quiet             no progress line (shown on a terminal when stdout is redirected)
   -h, --help              this help
 
-Exit status: 0 all digested, 1 some file failed, 2 usage error.
+Streaming (for image builders; one process for millions of files, in bounded memory):
+  --files-from=LIST       digest the files named in LIST, or standard input for '-': one name a
+                          line; names are bytes (any encoding), relative to the current directory,
+                          symlinks followed as for FILE, empty names ignored. LIST is read as fast
+                          as files are digested (a pipe may stay open). No FILE or -r with it.
+  -0, --null              names in LIST end with a NUL byte, not a newline (find -print0,
+                          xargs -0); use it whenever a name may hold a newline
+  --order=ORDER           input (default; -r: completion): results in list order, holding only
+                          those that finish early; completion: each as soon as it is known
+  --ndjson                one JSON object a line, written as each file is done:
+                            {"path":P,"digest":"sha256:HEX","size":N}
+                            {"path":P,"error":{"code":C,"message":M,"errno":E}}  (errno if any)
+                          P is the name as UTF-8; "pathBytes" (base64 of the exact bytes) is added
+                          when the name is not UTF-8. Last line:
+                            {"summary":{"files":N,"ok":N,"failed":N}}  (+ "interrupted":true)
+                          With -r also {"path":P,"skipped":{…}} lines and a "skipped" count.
+  --out-merkle-tree-dir=DIR
+                          for each file also write DIR/HEX.merkle (its Merkle tree, as
+                          --out-merkle-tree writes it) and DIR/HEX.desc (its 256-byte descriptor),
+                          HEX being its digest; each atomically (temporary file, rename), skipped
+                          when already there. DIR is created if missing. A file's line is printed
+                          once both are written.
+  --ndjson, --order and --out-merkle-tree-dir work with FILE... and -r too ('-' excepted).
+  A file that fails is reported (an error line) and the rest go on. Ctrl-C stops reading LIST,
+  prints what finished, and exits 2 (--ndjson: "interrupted":true in the summary).
+
+Exit status: 0 all digested, 1 some file failed, 2 usage error (also: LIST or DIR unusable,
+or interrupted).
 `;
 
 const OPTIONS = {
@@ -50,6 +81,11 @@ const OPTIONS = {
   recursive: { type: 'string', short: 'r', multiple: true },
   threads: { type: 'string' },
   json: { type: 'boolean' },
+  'files-from': { type: 'string' },
+  null: { type: 'boolean', short: '0' },
+  order: { type: 'string' },
+  ndjson: { type: 'boolean' },
+  'out-merkle-tree-dir': { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -63,6 +99,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   let threads: number;
   let usePool = false;
   let pool: TaskRunner | undefined;
+  let stream: StreamSettings | undefined;
   try {
     parsed = parseVerbArgs(args, OPTIONS);
     if (parsed.values.help) {
@@ -70,7 +107,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       return EXIT_OK;
     }
     const dirs = parsed.values.recursive ?? [];
-    if (parsed.positionals.length === 0 && dirs.length === 0) throw usageError('no FILE given');
+    if (parsed.positionals.length === 0 && dirs.length === 0 && parsed.values['files-from'] === undefined) throw usageError('no FILE given');
+    if (wantsStream(parsed.values)) stream = streamSettings(parsed.values, parsed.positionals, dirs);
     const params = treeParams(parsed.values);
     const keepTree = parsed.values['out-merkle-tree'] !== undefined;
     if ((keepTree || parsed.values['out-descriptor'] !== undefined) && (parsed.positionals.length !== 1 || dirs.length > 0))
@@ -81,6 +119,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     if (threads < 1) throw usageError('--threads must be at least 1');
     const files = parsed.positionals;
     usePool =
+      stream !== undefined ||
       dirs.length > 0 ||
       files.length > 1 ||
       (files.length === 1 && files[0] !== '-' && threads > 1 && !keepTree && sizeOf(files[0]!) > POOL_SINGLE_FILE_ABOVE);
@@ -89,7 +128,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     // Explicit files only (no -r, no stdin): whether they hold enough to make calibrating pay off.
     // Stats stop at the threshold, so thousands of files given by xargs cost no extra start-up.
     let expectedBytes: number | undefined;
-    if (dirs.length === 0 && !files.includes('-')) {
+    if (dirs.length === 0 && !files.includes('-') && stream?.filesFrom === undefined) {
       expectedBytes = 0;
       for (const f of files) {
         if (expectedBytes >= CALIBRATE_ABOVE_BYTES) break;
@@ -106,6 +145,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const v = parsed.values;
   const dirs = v.recursive ?? [];
   const files = parsed.positionals;
+  if (stream && pool) return runStream({ settings: stream, operands: files, dirs, plan, threads, pool }, io);
   const out = new DigestOutput(io, plan, v.json === true, v.compact === true, v['for-builtin-sig'] === true);
   // Progress goes to stderr; only when the digests themselves are not being drawn on the terminal.
   const stdoutIsTTY = (io.stdout as { isTTY?: boolean }).isTTY === true;

@@ -7,7 +7,7 @@
  *
  * Spec: renameat(2), mkdirat(2), openat(2) O_CREAT|O_EXCL.
  */
-import { VeritreeError, fileChanged, writeFailed } from '../report/errors.js';
+import { fileChanged, writeFailed } from '../report/errors.js';
 import { O_CLOEXEC, O_NOFOLLOW, openSubdirectory, type DirHandle } from './dir.js';
 import { fsErrnoError } from '../report/errno.js';
 import { libc } from './libc.js';

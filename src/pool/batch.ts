@@ -10,6 +10,7 @@ import type { BackendName } from '../backends/types.js';
 import { fileChanged, VeritreeError } from '../report/errors.js';
 import { fromSystemError } from '../report/errno.js';
 import { resolveParams, type VerityParams } from '../params.js';
+import type { Hasher } from '../backends/types.js';
 import { buildDescriptor, DESC } from '../merkle/descriptor.js';
 import { rootFromLeafDigests } from '../merkle/tree.js';
 import { changeText, digestOpenFileSync } from '../merkle/file.js';
@@ -55,6 +56,10 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
   const inos = new BigUint64Array(n);
   const status = new Uint8Array(n);
   const errors: (ErrorWire | null)[] = new Array<ErrorWire | null>(n).fill(null);
+  const keepTree = task.keepTree === true;
+  // With keepTree: each slot's tree (joined into one buffer at the end) and root hash.
+  const trees: (Uint8Array | undefined)[] | undefined = keepTree ? new Array<Uint8Array | undefined>(n) : undefined;
+  const roots = keepTree ? new Uint8Array(n * D) : undefined;
   const stageBlocks = Math.max(1, Math.floor(STAGE_BYTES / B));
   const hasher = acquireHasher(task.backend, params);
   try {
@@ -73,8 +78,16 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
       hasher.hashBlocks(stage, B, stagedBlocks, leafOut, 0);
       for (const s of staged) {
         const leaves = leafOut.subarray(s.firstBlock * D, (s.firstBlock + s.blocks) * D);
-        // A file of one block is its own root: its leaf digest (no upper level to hash).
-        const root = s.blocks === 1 ? leaves : rootFromLeafDigests(params, hasher, leaves, s.blocks, scratch);
+        let root: Uint8Array;
+        if (trees) {
+          const t = treeFromLeafDigests(params, hasher, leaves, s.blocks);
+          root = t.root;
+          trees[s.slot] = t.tree;
+          roots!.set(root, s.slot * D);
+        } else {
+          // A file of one block is its own root: its leaf digest (no upper level to hash).
+          root = s.blocks === 1 ? leaves : rootFromLeafDigests(params, hasher, leaves, s.blocks, scratch);
+        }
         descriptorView.setUint32(DESC.dataSize, s.size % 2 ** 32, true);
         descriptorView.setUint32(DESC.dataSize + 4, Math.floor(s.size / 2 ** 32), true);
         descriptor.set(root, DESC.rootHash);
@@ -104,9 +117,13 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
         }
         if (size > SMALL_FILE_MAX) {
           flush();
-          const r = digestOpenFileSync(fd, before, path, { params, backend: task.backend as BackendName, keepTree: false });
+          const r = digestOpenFileSync(fd, before, path, { params, backend: task.backend as BackendName, keepTree });
           digests.set(r.digest, slot * D);
           sizes[slot] = r.size;
+          if (trees) {
+            trees[slot] = r.merkleTree ?? EMPTY;
+            roots!.set(r.rootHash, slot * D);
+          }
           continue;
         }
         const blocks = Math.ceil(size / B);
@@ -138,7 +155,61 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
   } finally {
     releaseHasher(hasher);
   }
-  return { digests, sizes, inos, status, errors };
+  if (!trees) return { digests, sizes, inos, status, errors };
+  // One buffer for the whole batch: one transfer, not one per file.
+  const treeEnds = new Float64Array(n);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    if (status[i] === FileStatus.Ok) total += trees[i]?.length ?? 0;
+    treeEnds[i] = total;
+  }
+  const joined = new Uint8Array(total);
+  for (let i = 0, at = 0; i < n; i++) {
+    const t = trees[i];
+    if (status[i] !== FileStatus.Ok || !t) continue;
+    joined.set(t, at);
+    at += t.length;
+  }
+  return { digests, sizes, inos, status, errors, trees: joined, treeEnds, roots: roots! };
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Root hash and Merkle tree of a small file from its leaf digests (already hashed in a batch):
+ * the tree in the FS_IOC_READ_VERITY_METADATA layout — the level of one block (whose hash is the
+ * root) first, the leaf level last, each level's digests packed into zero-padded blocks. Files of
+ * 0 or 1 block have no tree (empty), as `fsverity digest --out-merkle-tree` writes for them.
+ */
+export function treeFromLeafDigests(params: VerityParams, hasher: Hasher, leaves: Uint8Array, count: number): { root: Uint8Array; tree: Uint8Array } {
+  const D = params.alg.digestSize;
+  const B = params.blockSize;
+  if (count === 0) return { root: new Uint8Array(D), tree: EMPTY };
+  if (count === 1) return { root: leaves.slice(0, D), tree: EMPTY };
+  // Blocks per level, leaf level first; the top level has one block.
+  const levelBlocks: number[] = [];
+  for (let n = count; n > 1; ) {
+    n = Math.ceil((n * D) / B);
+    levelBlocks.push(n);
+  }
+  let total = 0;
+  for (const b of levelBlocks) total += b * B;
+  const tree = new Uint8Array(total);
+  // Leaf level at the end; each level is hashed (in place, from the tree) into the one before it.
+  let end = total;
+  let level = leaves;
+  let n = count;
+  for (const blocks of levelBlocks) {
+    const start = end - blocks * B;
+    const packed = tree.subarray(start, end);
+    packed.set(level.subarray(0, n * D));
+    const next = new Uint8Array(blocks * D);
+    hasher.hashBlocks(packed, B, blocks, next, 0);
+    level = next;
+    n = blocks;
+    end = start;
+  }
+  return { root: level.slice(0, D), tree };
 }
 
 function fstatOrThrow(fd: number, path: string): FileStat {

@@ -3,11 +3,14 @@
  * small files per task), files too large for one task are split into block-aligned byte ranges
  * hashed on every worker and assembled here (bit-identical to the single-threaded engine), and at
  * most a few tasks per thread are in flight, so memory stays bounded however many paths come in.
- * Results come out in completion order, each tagged with its input index.
+ * Results come out in completion order, each tagged with its input index; `maxAhead` bounds how far
+ * past the earliest unfinished path the input is read, so a consumer restoring input order holds a
+ * bounded window. With `merkleTree`, each result also carries the file's Merkle tree and descriptor.
  */
 import { acquireHasher, releaseHasher, resolveBackend, type BackendChoice, type BackendName } from '../backends/index.js';
 import { resolveParams, type VerityParams, type VerityParamsInput } from '../params.js';
 import { MerkleTreeBuilder } from '../merkle/tree.js';
+import { buildDescriptor } from '../merkle/descriptor.js';
 import { asVeritreeError, errorFromParts, fileChanged, interrupted, withPath, type VeritreeError } from '../report/errors.js';
 import type { DirHandle } from '../fs/dir.js';
 import { operandRef, type FileRef } from '../fs/open.js';
@@ -28,6 +31,18 @@ export interface BulkDigestOptions extends VerityParamsInput {
   filesPerTask?: number;
   /** Files above this size become range tasks across workers (default 1 MiB with 2+ threads; 0 = never). */
   splitAbove?: number;
+  /**
+   * Also return each file's Merkle tree (FS_IOC_READ_VERITY_METADATA layout, root level first) and
+   * its 256-byte descriptor. Small files' trees are built on the workers (moved, not copied);
+   * range-split files' leaf level comes from the workers and the few upper levels are hashed here.
+   */
+  merkleTree?: boolean;
+  /**
+   * Never take a path more than this many positions past the earliest one whose result is not
+   * out yet. A consumer printing in input order then holds at most this many results, however
+   * long one large file takes. Default: unbounded (completion-order consumers need no window).
+   */
+  maxAhead?: number;
 }
 
 /**
@@ -39,11 +54,27 @@ export interface FileSource {
   readonly dir?: DirHandle;
   /** The exact path bytes, when they are not valid UTF-8 (`ref.path` is then not exact). */
   readonly pathBytes?: Uint8Array;
+  /** Known to be unusable (a name no file can have): reported as this error, never opened. */
+  readonly error?: VeritreeError;
 }
 
-/** `pathBytes` (exact bytes) is present only when the path is not valid UTF-8. */
+/**
+ * `pathBytes` (exact bytes) is present only when the path is not valid UTF-8; `merkleTree` and
+ * `descriptor` only when `merkleTree` was asked for.
+ */
 export type FileDigest =
-  | { readonly ok: true; readonly index: number; readonly path: string; readonly pathBytes?: Uint8Array; readonly hashAlg: string; readonly digest: Uint8Array; readonly hex: string; readonly size: number }
+  | {
+      readonly ok: true;
+      readonly index: number;
+      readonly path: string;
+      readonly pathBytes?: Uint8Array;
+      readonly hashAlg: string;
+      readonly digest: Uint8Array;
+      readonly hex: string;
+      readonly size: number;
+      readonly merkleTree?: Uint8Array;
+      readonly descriptor?: Uint8Array;
+    }
   | { readonly ok: false; readonly index: number; readonly path: string; readonly pathBytes?: Uint8Array; readonly error: VeritreeError };
 
 /** A walked file as a FileSource: the directory is retained until its result is out. */
@@ -91,6 +122,9 @@ export async function* digestFileBatches(paths: Iterable<string | FileSource> | 
   const splitAbove = options.splitAbove ?? (pool.threads > 1 ? 1 << 20 : 0);
   // A few tasks queued per worker absorb main-thread jitter (walking, printing) without idling.
   const maxInflight = pool.threads * 4;
+  const keepTree = options.merkleTree === true;
+  const maxAhead = options.maxAhead ?? Infinity;
+  if (!(maxAhead >= 1)) throw new RangeError(`maxAhead must be at least 1, got ${maxAhead}`);
 
   const ready: FileDigest[] = [];
   let inflight = 0;
@@ -115,6 +149,26 @@ export async function* digestFileBatches(paths: Iterable<string | FileSource> | 
     while (inflight >= maxInflight || ready.length >= readyLimit) await new Promise<void>((r) => spaceWaiters.push(r));
   };
 
+  // The input-order window (maxAhead): which of the indices [lowest, lowest + maxAhead) are out.
+  // Every index taken is delivered exactly once (a result, an error, or `interrupted`).
+  const outRing = Number.isFinite(maxAhead) ? new Uint8Array(maxAhead) : undefined;
+  let lowest = 0;
+  const deliver = (r: FileDigest) => {
+    ready.push(r);
+    if (!outRing) return;
+    outRing[r.index % maxAhead] = 1;
+    if (r.index !== lowest) return;
+    while (outRing[lowest % maxAhead] === 1) {
+      outRing[lowest % maxAhead] = 0;
+      lowest++;
+    }
+    releaseSpace();
+  };
+  const windowFull = (index: number) => outRing !== undefined && index - lowest >= maxAhead;
+  const waitForWindow = async (index: number) => {
+    while (windowFull(index)) await new Promise<void>((r) => spaceWaiters.push(r));
+  };
+
   const track = <T>(p: Promise<T>): Promise<T> => {
     inflight++;
     return p.finally(() => {
@@ -131,7 +185,8 @@ export async function* digestFileBatches(paths: Iterable<string | FileSource> | 
     const rangeBytes = Math.min(RANGE_MAX, Math.max(RANGE_MIN, Math.floor(size / (pool.threads * 4) / B) * B));
     const nRanges = Math.ceil(size / rangeBytes) || 1;
     const hasher = acquireHasher(backend, params);
-    const builder = new MerkleTreeBuilder(params, hasher);
+    // The ranges' leaves are the tree's leaf level; kept, the builder hashes the levels above.
+    const builder = new MerkleTreeBuilder(params, hasher, { keepTree });
     const pending = new Map<number, RangeResult>();
     let next = 0;
     let identity: string | undefined;
@@ -181,10 +236,11 @@ export async function* digestFileBatches(paths: Iterable<string | FileSource> | 
         if (typeof st === 'number' || `${st.size}/${st.mtimeNs}/${st.ctimeNs}/${st.ino}` !== identity) failure = fileChanged(path, 'modified while its ranges were read');
       }
       if (failure) {
-        ready.push({ ok: false, index, ...named, error: failure.path ? failure : withPath(failure, path) });
+        deliver({ ok: false, index, ...named, error: failure.path ? failure : withPath(failure, path) });
       } else {
         const t = builder.digest();
-        ready.push({ ok: true, index, ...named, hashAlg: params.alg.name, digest: t.digest, hex: Buffer.from(t.digest).toString('hex'), size: t.dataSize });
+        const tree = keepTree ? { merkleTree: t.merkleTree ?? new Uint8Array(0), descriptor: t.descriptor } : {};
+        deliver({ ok: true, index, ...named, hashAlg: params.alg.name, digest: t.digest, hex: Buffer.from(t.digest).toString('hex'), size: t.dataSize, ...tree });
       }
     } finally {
       releaseHasher(hasher);
@@ -199,9 +255,11 @@ export async function* digestFileBatches(paths: Iterable<string | FileSource> | 
     background.add(p);
     void p.finally(() => background.delete(p));
   };
-  const onBatch = (batch: FileSource[], firstIndex: number, r: FileBatchResult) => {
+  const onBatch = (batch: FileSource[], indices: number[], r: FileBatchResult) => {
+    // Checked before anything is delivered: a throw here fails the whole batch, each file once.
+    if (keepTree && (!r.trees || !r.treeEnds || !r.roots)) throw new Error('pool worker returned no Merkle trees');
     for (let i = 0; i < batch.length; i++) {
-      const index = firstIndex + i;
+      const index = indices[i]!;
       const source = batch[i]!;
       const path = source.ref.path;
       const named = source.pathBytes ? { path, pathBytes: source.pathBytes } : { path };
@@ -209,14 +267,21 @@ export async function* digestFileBatches(paths: Iterable<string | FileSource> | 
       if (st === FileStatus.Ok) {
         // A view, not a copy: the batch's digest buffer belongs to this result set alone.
         const digest = r.digests.subarray(i * D, (i + 1) * D);
-        ready.push({ ok: true, index, ...named, hashAlg: params.alg.name, digest, hex: Buffer.from(digest).toString('hex'), size: r.sizes[i]! });
+        const size = r.sizes[i]!;
+        let tree = {};
+        if (keepTree && r.trees && r.treeEnds && r.roots) {
+          // Views again: the batch's joined tree buffer lives as long as one of them does.
+          const merkleTree = r.trees.subarray(i === 0 ? 0 : r.treeEnds[i - 1]!, r.treeEnds[i]!);
+          tree = { merkleTree, descriptor: buildDescriptor(params, size, r.roots.subarray(i * D, (i + 1) * D)) };
+        }
+        deliver({ ok: true, index, ...named, hashAlg: params.alg.name, digest, hex: Buffer.from(digest).toString('hex'), size, ...tree });
       } else if (st === FileStatus.Failed) {
-        ready.push({ ok: false, index, ...named, error: errorFromWire(r.errors[i]!) });
+        deliver({ ok: false, index, ...named, error: errorFromWire(r.errors[i]!) });
       } else {
         // The directory stays retained until the large file's ranges are done.
         spawn(
           largeFile(index, source, r.sizes[i]!, r.inos[i]!).catch((err: unknown) => {
-            ready.push({ ok: false, index, ...named, error: withPath(asVeritreeError(err, path, 'read-failed'), path) });
+            deliver({ ok: false, index, ...named, error: withPath(asVeritreeError(err, path, 'read-failed'), path) });
             notify();
           }),
         );
@@ -226,18 +291,18 @@ export async function* digestFileBatches(paths: Iterable<string | FileSource> | 
     }
   };
 
-  const submitBatch = async (batch: FileSource[], firstIndex: number) => {
+  const submitBatch = async (batch: FileSource[], indices: number[]) => {
     await waitForSpace();
     // track() wraps the result handling too (see largeFile).
     const job = track(
       pool
-        .runFiles({ kind: 'files', params: wire, backend, files: batch.map((s) => s.ref), deferAbove: splitAbove })
-        .then((r) => onBatch(batch, firstIndex, r))
+        .runFiles({ kind: 'files', params: wire, backend, files: batch.map((s) => s.ref), deferAbove: splitAbove, ...(keepTree ? { keepTree } : {}) })
+        .then((r) => onBatch(batch, indices, r))
         .catch((err: unknown) => {
           const e = asVeritreeError(err, undefined, 'worker-failed');
           batch.forEach((source, i) => {
             const path = source.ref.path;
-            ready.push({ ok: false, index: firstIndex + i, path, ...(source.pathBytes ? { pathBytes: source.pathBytes } : {}), error: withPath(e, path) });
+            deliver({ ok: false, index: indices[i]!, path, ...(source.pathBytes ? { pathBytes: source.pathBytes } : {}), error: withPath(e, path) });
             source.dir?.release();
           });
         }),
@@ -247,27 +312,80 @@ export async function* digestFileBatches(paths: Iterable<string | FileSource> | 
 
   const producer = (async () => {
     let batch: FileSource[] = [];
+    let indices: number[] = [];
     let index = 0;
-    let first = 0;
+    // Batches go out one after another (each waits for room in the pool): a chain, so that one
+    // sent early (below) and the next one sent by this loop keep their order and the bound.
+    let submitted: Promise<void> = Promise.resolve();
+    const submit = (): Promise<void> => {
+      if (batch.length > 0) {
+        const b = batch;
+        const ix = indices;
+        batch = [];
+        indices = [];
+        submitted = submitted.then(() => submitBatch(b, ix));
+      }
+      return submitted;
+    };
     // Sync sources (arrays, the sync walker) are drained without a microtask per path.
     const syncIt = Symbol.iterator in paths ? (paths as Iterable<string | FileSource>)[Symbol.iterator]() : undefined;
     const asyncIt = syncIt ? undefined : (paths as AsyncIterable<string | FileSource>)[Symbol.asyncIterator]();
-    for (;;) {
-      if (options.signal?.aborted) break;
-      const r = syncIt ? syncIt.next() : await asyncIt!.next();
-      if (r.done) break;
-      const p = r.value;
-      if (typeof p === 'string') batch.push({ ref: operandRef(p) });
-      else if (p !== null && typeof p === 'object' && 'ref' in p) batch.push(p);
-      else throw new TypeError(`paths must yield strings or FileSources, got ${typeof p}`);
-      index++;
-      if (batch.length >= filesPerTask) {
-        await submitBatch(batch, first);
-        batch = [];
-        first = index;
+    // An async source that has no next path yet (a list still being written on a pipe) must not
+    // keep the paths it gave waiting for a full batch: once this thread goes idle waiting for it,
+    // what is gathered is sent. Paths already buffered arrive within microtasks, before that.
+    let waitingForSource = false;
+    let idleCheck: NodeJS.Immediate | undefined;
+    const sendWhenIdle = () => {
+      idleCheck ??= setImmediate(() => {
+        idleCheck = undefined;
+        if (waitingForSource && !options.signal?.aborted) void submit();
+      });
+    };
+    try {
+      for (;;) {
+        if (options.signal?.aborted) break;
+        if (windowFull(index)) {
+          // The files held back count against the window too: send them before waiting on it.
+          await submit();
+          await waitForWindow(index);
+          if (options.signal?.aborted) break;
+        }
+        let r: IteratorResult<string | FileSource>;
+        if (syncIt) r = syncIt.next();
+        else {
+          if (batch.length > 0) sendWhenIdle();
+          waitingForSource = true;
+          try {
+            r = await asyncIt!.next();
+          } finally {
+            waitingForSource = false;
+          }
+        }
+        if (r.done) break;
+        const p = r.value;
+        let source: FileSource;
+        if (typeof p === 'string') source = { ref: operandRef(p) };
+        else if (p !== null && typeof p === 'object' && 'ref' in p) source = p;
+        else throw new TypeError(`paths must yield strings or FileSources, got ${typeof p}`);
+        if (source.error) {
+          // Nothing to open: its result is out at once (behind the same back-pressure as a batch).
+          await waitForSpace();
+          deliver({ ok: false, index, path: source.ref.path, ...(source.pathBytes ? { pathBytes: source.pathBytes } : {}), error: source.error });
+          source.dir?.release();
+          notify();
+          index++;
+          continue;
+        }
+        batch.push(source);
+        indices.push(index);
+        index++;
+        if (batch.length >= filesPerTask) await submit();
       }
+    } finally {
+      if (idleCheck) clearImmediate(idleCheck);
     }
-    if (batch.length > 0 && !options.signal?.aborted) await submitBatch(batch, first);
+    await submitted;
+    if (batch.length > 0 && !options.signal?.aborted) await submit();
     else for (const s of batch) s.dir?.release();
     // Large files spawn more work while batches finish: wait until nothing is left.
     while (background.size > 0) await Promise.all([...background]);

@@ -29,6 +29,8 @@ export interface FileBatchTask {
   readonly files: readonly FileRef[];
   /** Files larger than this are not hashed but returned as `deferred` (0: hash everything). */
   readonly deferAbove: number;
+  /** Also return each file's Merkle tree and root hash (`trees`, `treeEnds`, `roots`). */
+  readonly keepTree?: boolean;
 }
 
 export const enum FileStatus {
@@ -48,6 +50,15 @@ export interface FileBatchResult {
   readonly status: Uint8Array;
   /** Per slot: an error when Failed, else null. */
   readonly errors: (ErrorWire | null)[];
+  /**
+   * With `keepTree`: every Ok slot's Merkle tree (FS_IOC_READ_VERITY_METADATA layout, root level
+   * first; empty for files of 0 or 1 block), back to back in slot order; slot i's tree ends at
+   * `treeEnds[i]` and starts where slot i-1's ended (0 for slot 0). One buffer, transferred.
+   */
+  readonly trees?: Uint8Array;
+  readonly treeEnds?: Float64Array;
+  /** With `keepTree`: `paths.length × digestSize` bytes, slot i's root hash (for its descriptor). */
+  readonly roots?: Uint8Array;
 }
 
 /** One byte range of a large file: its leaf-level digests. `offset` and `length` are block-aligned. */

@@ -60,7 +60,10 @@ export default function run(task: PostedTask): unknown {
   if (process.env.VERITREE_TEST_KILL_WORKER || process.env.VERITREE_TEST_KILL_ON) maybeDie(task);
   if (task.kind === 'files') {
     const r = hashFileBatch(task);
-    return moved(r, [r.digests.buffer, r.sizes.buffer, r.inos.buffer]);
+    const buffers: ArrayBufferLike[] = [r.digests.buffer, r.sizes.buffer, r.inos.buffer];
+    // Trees asked for (keepTree): one joined buffer per batch, moved like the digests.
+    if (r.trees && r.treeEnds && r.roots) buffers.push(r.trees.buffer, r.treeEnds.buffer, r.roots.buffer);
+    return moved(r, buffers);
   }
   const r = hashRange(task);
   return moved(r, [r.leaves.buffer]);
