@@ -30,6 +30,8 @@ export { verifyCas } from './cas/check.js';
 export type { VerifyCasOptions, CasSummary } from './cas/check.js';
 export { ObjectStore } from './composefs/store.js';
 export { importTree } from './composefs/import.js';
+export { buildImage, writeImage } from './composefs/writer.js';
+export type { ImageOptions, ImageSource, ImageResult } from './composefs/writer.js';
 /** fs-verity ioctls, statx and xattrs (koffi; docs/FORMATS.md §2). */
 export * as kernel from './kernel/index.js';
 /** EROFS / composefs image reader (docs/FORMATS.md §5). */

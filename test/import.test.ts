@@ -143,6 +143,14 @@ describe('veritree import (CLI)', () => {
     expect(fs.readdirSync(path.join(work, 'store-cli')).filter((f) => f.startsWith('.tmp'))).toEqual([]);
   });
 
+  it('--image FILE writes the image mkcomposefs writes for the tree, byte for byte', async () => {
+    const c = memoryIO('latin1');
+    const image = path.join(work, 'cli.cfs');
+    expect(await importVerb([src, '--objects', path.join(work, 'store-cli'), '--image', image, '--no-fsync'], c.io)).toBe(0);
+    expect(fs.readFileSync(image).equals(fs.readFileSync(fixture('small.cfs')))).toBe(true);
+    expect(c.out()).toContain(`image: ${image} (format version 1, fs-verity digest b5a64206c161c8b4a09fdf6049471a6186df5532e0c865b96acf3b4dfe7aab2b)`);
+  });
+
   it('--dump - prints the dump; the summary moves to stderr', async () => {
     const c = memoryIO('latin1');
     expect(await importVerb([src, '--objects', path.join(work, 'store-cli'), '--dump', '-', '--no-fsync'], c.io)).toBe(0);

@@ -40,6 +40,8 @@ Commands:
   dump             composefs-dump(5) text, one line per path
   objects          sorted backing-object paths of all images
   missing-objects  the objects not present under --basedir
+  create           write an image from a directory or a dump, like mkcomposefs
+                   (see 'veritree image create --help')
 
 Options:
   --basedir=DIR    object store to look in for missing-objects
@@ -200,6 +202,7 @@ function linesOf(items: Uint8Array[]): Buffer {
 }
 
 export const run: Verb = async (args: string[], io: CliIO): Promise<number> => {
+  if (args[0] === 'create') return (await import('./image-create.js')).run(args.slice(1), io);
   let opts: Options | 'help';
   try {
     opts = parseArgs(args);

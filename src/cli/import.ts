@@ -31,6 +31,8 @@ Options:
   --hash-alg=ALG    sha256 or sha512 object digests (--repo only; a new repository defaults
                     to sha512, as composefs-rs does)
   --dump=FILE       write the dump to FILE (atomically); '-' for standard output
+  --image=FILE      also write the composefs image (as 'veritree image create --from-file'
+                    would from the dump; atomically)
   --enable          enable fs-verity on the stored objects (FS_IOC_ENABLE_VERITY)
   --no-fsync        do not fsync new objects (faster, not crash-safe)
   --threads=N       worker threads for digests (default: cores)
@@ -45,6 +47,7 @@ const OPTIONS = {
   repo: { type: 'string' },
   'hash-alg': { type: 'string' },
   dump: { type: 'string' },
+  image: { type: 'string' },
   enable: { type: 'boolean' },
   'no-fsync': { type: 'boolean' },
   threads: { type: 'string' },
@@ -58,6 +61,7 @@ interface Settings {
   readonly repo: string | undefined;
   readonly hashAlg: ObjectHashAlg | undefined;
   readonly dump: string | undefined;
+  readonly image: string | undefined;
   readonly enable: boolean;
   readonly fsync: boolean;
   readonly threads: number | undefined;
@@ -78,7 +82,7 @@ export const run: Verb = defineVerb({
     const threads = parseIntOption('threads', values.threads);
     if (threads === 0) throw usageError('--threads must be at least 1');
     return {
-      src: positionals[0]!, objects: values.objects, repo: values.repo, hashAlg: alg as ObjectHashAlg | undefined, dump: values.dump,
+      src: positionals[0]!, objects: values.objects, repo: values.repo, hashAlg: alg as ObjectHashAlg | undefined, dump: values.dump, image: values.image,
       enable: values.enable === true, fsync: values['no-fsync'] !== true, threads,
       backend: values.backend !== undefined ? parseBackendChoice(values.backend) : undefined,
     };
@@ -91,6 +95,11 @@ export const run: Verb = defineVerb({
     const result = await importTree(s.src, store, { ...(s.threads !== undefined ? { threads: s.threads } : {}), ...(s.backend !== undefined ? { backend: s.backend } : {}) });
     if (s.dump === '-') await write(io.stdout, result.dump);
     else if (s.dump !== undefined) await writeFileAtomic(s.dump, Buffer.from(result.dump, 'latin1'));
+    if (s.image !== undefined) {
+      const { writeImage } = await import('../composefs/writer.js');
+      const image = await writeImage({ kind: 'dump', text: result.dump }, s.image);
+      await write(info, `image: ${s.image} (format version ${image.version}, fs-verity digest ${image.digest})\n`);
+    }
     const f = result.files;
     const o = result.objects;
     await write(info, `files: ${f.total} regular (${f.stored} stored, ${f.inline} inline, ${f.empty} empty); objects: ${o.referenced} (${o.added} new, ${o.existing} already stored)\n`);

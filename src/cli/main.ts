@@ -15,7 +15,7 @@ const VERBS: Record<string, VerbEntry> = {
   enable: { load: () => import('./enable.js'), summary: 'enable fs-verity on files, in bulk with -r (FS_IOC_ENABLE_VERITY)' },
   measure: { load: () => import('./measure.js'), summary: "print the kernel's fs-verity digest of verity files (like `fsverity measure`)" },
   'dump-metadata': { load: () => import('./dump-metadata.js'), summary: 'write a verity file\'s Merkle tree, descriptor or signature to stdout' },
-  image: { load: () => import('./image.js'), summary: 'list, dump and check objects of composefs images (like `composefs-info`)' },
+  image: { load: () => import('./image.js'), summary: 'write composefs images (like `mkcomposefs`); list, dump and check their objects (like `composefs-info`)' },
   bench: { load: () => import('./bench.js'), summary: 'measure what this machine can hash: backends x threads, leaves and a file tree' },
   'verify-cas': { load: () => import('./verify-cas.js'), summary: 'check a composefs / composefs-rs object store: every object must hash to its name' },
   'check-image': { load: () => import('./check-image.js'), summary: 'check a composefs image against object stores as overlayfs verity=on|require would' },

@@ -1,0 +1,189 @@
+/**
+ * `veritree image create SRC|--from-file DUMP|- IMAGE` — mkcomposefs 1.0.8 compatible: writes a
+ * composefs image from a source directory or a composefs-dump(5) file, byte-identical to what
+ * mkcomposefs writes with the same options (docs/FORMATS.md §4.2; src/composefs/writer.ts).
+ *
+ * The image is written atomically (temporary file + rename); IMAGE `-` writes it to standard
+ * output (refused on a terminal). `--print-digest` prints the image's fs-verity digest (what
+ * `mount.composefs -o digest=` expects); `--print-digest-only` prints it and writes nothing.
+ * Exit status 0 on success; on any failure 2 and one line `veritree image create: PATH: reason`
+ * on stderr, and nothing left under IMAGE.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Readable, Writable } from 'node:stream';
+import { parseBackendChoice } from '../backends/index.js';
+import { buildImage, writeImage, type ImageOptions, type ImageSource } from '../composefs/writer.js';
+import { closeSharedPool } from '../pool/pool.js';
+import { usageError, VeritreeError } from '../report/errors.js';
+import { fromSystemError } from '../report/errno.js';
+import { parseVerbArgs } from './args.js';
+import { EXIT_FAILURE, EXIT_OK, write, type CliIO } from './io.js';
+
+const HELP = `Usage: veritree image create [options] SOURCE IMAGE
+       veritree image create --from-file [options] DUMP|- IMAGE
+       veritree image create --print-digest-only [options] SOURCE
+
+Write a composefs image (EROFS) from the directory SOURCE, or with --from-file from a
+composefs-dump(5) file ('-' reads standard input). The image is byte-identical to the one
+mkcomposefs 1.0.8 writes with the same options. IMAGE '-' writes to standard output.
+
+Options:
+  --from-file            SOURCE is a composefs dump, not a directory
+  --digest-store=DIR     copy the files referenced by digest into the object store DIR
+                         (DIR/XX/<62 hex>; directory SOURCE only, as with mkcomposefs)
+  --print-digest         print the fs-verity digest of the image
+  --print-digest-only    print the digest, write no image (then give no IMAGE)
+  --min-version=N        lowest format version (default 0)
+  --max-version=N        highest format version (default 1; a whiteout raises min to it;
+                         giving either bound makes the other default to 0)
+  --user-xattrs          keep only user.* xattrs            (directory SOURCE only)
+  --skip-xattrs          keep no xattrs of the source        (directory SOURCE only)
+  --use-epoch            set every mtime to 0                (directory SOURCE only)
+  --skip-devices         leave out char and block devices    (directory SOURCE only)
+  --threads=N            worker threads for file digests (default: cores)
+  --backend=NAME         hashing backend: auto (default), wasm-simd, wasm-scalar, node-crypto, noble
+  --no-fsync             do not fsync new objects in the digest store
+  -h, --help             this help
+
+Exit status: 0 done, 2 failure or usage error.
+`;
+
+const OPTIONS = {
+  'from-file': { type: 'boolean' },
+  'digest-store': { type: 'string' },
+  'print-digest': { type: 'boolean' },
+  'print-digest-only': { type: 'boolean' },
+  'min-version': { type: 'string' },
+  'max-version': { type: 'string' },
+  'user-xattrs': { type: 'boolean' },
+  'skip-xattrs': { type: 'boolean' },
+  'use-epoch': { type: 'boolean' },
+  'skip-devices': { type: 'boolean' },
+  threads: { type: 'string' },
+  backend: { type: 'string' },
+  'no-fsync': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const PREFIX = 'veritree image create';
+
+interface Plan {
+  source: string;
+  fromFile: boolean;
+  output: string | null;
+  printDigest: boolean;
+  options: ImageOptions;
+}
+
+function versionOption(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9]+$/.test(value)) throw usageError(`--${name}: ${JSON.stringify(value)} is not a version number`);
+  return Number(value);
+}
+
+function parse(args: string[]): Plan | 'help' {
+  const { values: v, positionals } = parseVerbArgs(args, OPTIONS);
+  if (v.help === true) return 'help';
+  const digestOnly = v['print-digest-only'] === true;
+  if (positionals.length === 0) throw usageError('no source path specified');
+  if (positionals.length > 2) throw usageError('too many arguments');
+  const source = positionals[0]!;
+  if (source === '') throw usageError('empty source path');
+  if (digestOnly && positionals.length === 2) throw usageError('no IMAGE with --print-digest-only');
+  if (!digestOnly && positionals.length === 1) throw usageError('no destination IMAGE specified');
+  const fromFile = v['from-file'] === true;
+  if (source === '-' && !fromFile) throw usageError("SOURCE '-' (standard input) needs --from-file");
+  let threads: number | undefined;
+  if (v.threads !== undefined) {
+    if (!/^[1-9][0-9]*$/.test(v.threads)) throw usageError(`--threads must be a positive integer, got ${JSON.stringify(v.threads)}`);
+    threads = Number(v.threads);
+  }
+  const minVersion = versionOption('min-version', v['min-version']);
+  const maxVersion = versionOption('max-version', v['max-version']);
+  const backend = v.backend !== undefined ? parseBackendChoice(v.backend) : undefined;
+  const options: ImageOptions = {
+    ...(minVersion !== undefined ? { minVersion } : {}),
+    ...(maxVersion !== undefined ? { maxVersion } : {}),
+    ...(v['user-xattrs'] === true ? { userXattrs: true } : {}),
+    ...(v['skip-xattrs'] === true ? { skipXattrs: true } : {}),
+    ...(v['use-epoch'] === true ? { useEpoch: true } : {}),
+    ...(v['skip-devices'] === true ? { skipDevices: true } : {}),
+    ...(v['digest-store'] !== undefined && !fromFile ? { digestStore: v['digest-store'] } : {}),
+    ...(threads !== undefined ? { threads } : {}),
+    ...(backend !== undefined ? { backend } : {}),
+    ...(v['no-fsync'] === true ? { fsync: false } : {}),
+  };
+  return {
+    source,
+    fromFile,
+    output: digestOnly ? null : positionals[1]!,
+    printDigest: digestOnly || v['print-digest'] === true,
+    options,
+  };
+}
+
+function writeBytes(stream: Writable, data: Uint8Array): Promise<void> | void {
+  if (!stream.write(data)) return new Promise((resolve) => stream.once('drain', () => resolve()));
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c, 'latin1') : Buffer.from(c as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+async function loadSource(plan: Plan, io: CliIO): Promise<ImageSource> {
+  if (!plan.fromFile) return { kind: 'directory', path: plan.source };
+  if (plan.source === '-') return { kind: 'dump', text: await readAll(io.stdin), path: '-' };
+  const text = await readFile(plan.source).catch((err: unknown) => {
+    throw fromSystemError(err, plan.source, 'read');
+  });
+  return { kind: 'dump', text, path: plan.source };
+}
+
+/** `PATH: reason`: the error's own path, else the source it concerns (a dump line, an option). */
+function describe(err: unknown, plan: Plan | null): string {
+  if (err instanceof VeritreeError) {
+    if (err.path !== undefined) return err.describe();
+    if (err.code === 'usage' || plan === null) return err.message;
+    return `${plan.fromFile && plan.source === '-' ? '<stdin>' : plan.source}: ${err.message}`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+export async function run(args: string[], io: CliIO): Promise<number> {
+  let plan: Plan | 'help';
+  try {
+    plan = parse(args);
+  } catch (err) {
+    await write(io.stderr, `${PREFIX}: ${describe(err, null)} (see --help)\n`);
+    return EXIT_FAILURE;
+  }
+  if (plan === 'help') {
+    await write(io.stdout, HELP);
+    return EXIT_OK;
+  }
+  const toStdout = plan.output === '-';
+  if (toStdout && (io.stdout as { isTTY?: boolean }).isTTY === true) {
+    await write(io.stderr, `${PREFIX}: standard output is a terminal; refusing to write an image to it\n`);
+    return EXIT_FAILURE;
+  }
+  if (toStdout && plan.printDigest) {
+    await write(io.stderr, `${PREFIX}: --print-digest would mix with an image written to standard output\n`);
+    return EXIT_FAILURE;
+  }
+  try {
+    const source = await loadSource(plan, io);
+    const result = plan.output === null || toStdout
+      ? await buildImage(source, plan.options)
+      : await writeImage(source, plan.output, plan.options);
+    if (toStdout) await writeBytes(io.stdout, result.image);
+    if (plan.printDigest) await write(io.stdout, `${result.digest}\n`);
+    return EXIT_OK;
+  } catch (err) {
+    await write(io.stderr, `${PREFIX}: ${describe(err, plan)}\n`);
+    return EXIT_FAILURE;
+  } finally {
+    await closeSharedPool();
+  }
+}
