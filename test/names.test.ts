@@ -11,6 +11,9 @@ import { run as digest } from '../src/cli/digest.js';
 import { run as verifyCas } from '../src/cli/verify-cas.js';
 import { parseDumpLine } from '../src/composefs/dump.js';
 import { importTree } from '../src/composefs/import.js';
+import { buildImage } from '../src/composefs/writer.js';
+import { readImage } from '../src/erofs/composefs.js';
+import { formatDump } from '../src/cli/image.js';
 import { ObjectStore } from '../src/composefs/store.js';
 import { digestBytes } from '../src/merkle/file.js';
 import { memoryIO } from './helpers/cli.js';
@@ -77,8 +80,8 @@ describe('digest -r on awkward names', () => {
   });
 });
 
-describe('import keeps every name byte for byte', () => {
-  it('the dump escapes them and parses back to the same bytes; objects are stored', async () => {
+describe('import and image create keep every name byte for byte', () => {
+  it('the dump escapes them and parses back to the same bytes; objects are stored; the image reads back the same', async () => {
     const store = new ObjectStore(path.join(work, 'objects'), { fsync: false });
     const r = await importTree(tree, store, { threads: 1 });
     const paths = r.dump.split('\n').filter((l) => l !== '').map((l, i) => Buffer.from(parseDumpLine(l, i + 1).path));
@@ -90,6 +93,12 @@ describe('import keeps every name byte for byte', () => {
     expect(r.files).toMatchObject({ total: 5, stored: 5 });
     const result = await cli(verifyCas, [path.join(work, 'objects'), '--json']);
     expect(result.status).toBe(0);
+    // dump → image (the writer) → the image reader: the same names, byte for byte.
+    const { image } = await buildImage({ kind: 'dump', text: r.dump });
+    const back = formatDump(readImage(image, '<names>')).split('\n').filter((l) => l !== '').map((l, i) => Buffer.from(parseDumpLine(l, i + 1).path));
+    expect(back.map((p) => p.toString('latin1')).sort()).toEqual(want.map((p) => p.toString('latin1')).sort());
+    // and the image from the source tree itself is the same image.
+    expect((await buildImage({ kind: 'directory', path: tree }, { threads: 1 })).image.equals(image)).toBe(true);
   });
 });
 
