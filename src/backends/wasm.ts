@@ -124,6 +124,15 @@ export function getCompiledWasmModule(kind: WasmKind): WasmModule {
   return mod;
 }
 
+/**
+ * The modules this thread has compiled so far, to hand to new workers (a posted
+ * `WebAssembly.Module` shares its compiled code, optimised tiers included: a worker neither
+ * compiles nor warms it up again).
+ */
+export function compiledWasmModules(): Partial<Record<WasmKind, WasmModule>> {
+  return { ...moduleCache };
+}
+
 /** Installs a module compiled elsewhere (e.g. received from the main thread) as this thread's. */
 export function setCompiledWasmModule(kind: WasmKind, module: WasmModule): void {
   if (!(module instanceof WebAssembly.Module)) throw new TypeError('expected a WebAssembly.Module');

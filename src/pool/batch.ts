@@ -7,17 +7,17 @@
 import fs from 'node:fs';
 import { acquireHasher, releaseHasher } from '../backends/index.js';
 import type { BackendName } from '../backends/types.js';
-import { fileChanged, VeritreeError } from '../report/errors.js';
-import { fromSystemError } from '../report/errno.js';
-import { resolveParams, type VerityParams } from '../params.js';
+import { fileChanged } from '../report/errors.js';
+import { fromSystemError, fsErrnoError } from '../report/errno.js';
+import type { VerityParams } from '../params.js';
 import type { Hasher } from '../backends/types.js';
 import { buildDescriptor, DESC } from '../merkle/descriptor.js';
 import { rootFromLeafDigests } from '../merkle/tree.js';
 import { changeText, digestOpenFileSync } from '../merkle/file.js';
 import { closeFile, openRegularFile } from '../fs/open.js';
 import { statFd, type FileStat } from '../fs/stat.js';
-import { fsErrnoError } from '../report/errno.js';
-import { FileStatus, type ErrorWire, type FileBatchResult, type FileBatchTask, type ParamsWire, type RangeResult, type RangeTask } from './tasks.js';
+import { errorToWire, paramsFromWire } from './wire.js';
+import { FileStatus, type ErrorWire, type FileBatchResult, type FileBatchTask, type RangeResult, type RangeTask } from './tasks.js';
 
 /** Bytes of small-file data staged before one leaf `hashBlocks` call. */
 const STAGE_BYTES = 4 << 20;
@@ -25,19 +25,6 @@ const PSEUDO_FILE = 'its size is 0 but it has content (a pseudo-file, as in /pro
 /** Files up to this size go through the staged path; larger ones stream. */
 const SMALL_FILE_MAX = 1 << 20;
 
-
-const paramsCache = new Map<string, VerityParams>();
-export function paramsFromWire(w: ParamsWire): VerityParams {
-  const key = `${w.hashAlg}/${w.blockSize}/${w.saltHex}`;
-  let p = paramsCache.get(key);
-  if (!p) paramsCache.set(key, (p = resolveParams({ hashAlg: w.hashAlg, blockSize: w.blockSize, salt: w.saltHex })));
-  return p;
-}
-
-export function errorToWire(err: unknown, path: string): ErrorWire {
-  const e = err instanceof VeritreeError ? err : fromSystemError(err, path);
-  return { code: e.code, message: e.message, path: e.path ?? path, ...(e.errno ? { errno: e.errno } : {}) };
-}
 
 interface Staged {
   readonly slot: number;

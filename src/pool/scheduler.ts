@@ -8,16 +8,17 @@
  * bounded window. With `merkleTree`, each result also carries the file's Merkle tree and descriptor.
  */
 import { acquireHasher, releaseHasher, resolveBackend, type BackendChoice, type BackendName } from '../backends/index.js';
-import { resolveParams, type VerityParams, type VerityParamsInput } from '../params.js';
-import { MerkleTreeBuilder } from '../merkle/tree.js';
+import { resolveParams, type VerityParamsInput } from '../params.js';
+import { RangeAssembler, identityKey, planRanges } from '../merkle/ranges.js';
 import { buildDescriptor } from '../merkle/descriptor.js';
-import { asVeritreeError, errorFromParts, fileChanged, interrupted, withPath, type VeritreeError } from '../report/errors.js';
+import { asVeritreeError, interrupted, withPath, VeritreeError } from '../report/errors.js';
 import type { DirHandle } from '../fs/dir.js';
 import { operandRef, type FileRef } from '../fs/open.js';
 import { pathFields } from '../fs/path.js';
 import { statAt } from '../fs/stat.js';
 import { sharedPool, type TaskRunner } from './pool.js';
-import { FileStatus, type ErrorWire, type FileBatchResult, type ParamsWire, type RangeResult } from './tasks.js';
+import { FileStatus, type FileBatchResult } from './tasks.js';
+import { errorFromWire, paramsToWire } from './wire.js';
 
 export interface BulkDigestOptions extends VerityParamsInput {
   backend?: BackendChoice;
@@ -83,18 +84,7 @@ export function walkedFile(dir: DirHandle, ref: FileRef, bytes: Uint8Array): Fil
   return pathFields(bytes).pathBytes === undefined ? { ref, dir } : { ref, dir, pathBytes: bytes };
 }
 
-export function errorFromWire(w: ErrorWire): VeritreeError {
-  return errorFromParts(w.code, w.message, w.path, w.errno);
-}
 
-function paramsWire(p: VerityParams): ParamsWire {
-  return { hashAlg: p.alg.name, blockSize: p.blockSize, saltHex: Buffer.from(p.salt).toString('hex') };
-}
-
-// Byte ranges of one large file: big enough that a task's messaging is noise (~5 ms of hashing at
-// 8 MiB), small enough that the last ones, queued on one worker while another idles, end together.
-const RANGE_MIN = 4 << 20;
-const RANGE_MAX = 8 << 20;
 
 /**
  * Digests every path from `paths` on the pool. Yields one `FileDigest` per path, in completion
@@ -113,7 +103,7 @@ export async function* digestFileBatches(paths: Iterable<string | FileSource> | 
   const params = resolveParams(options);
   const backend: BackendName = resolveBackend(options.backend, params);
   const pool = options.pool ?? sharedPool(options.threads);
-  const wire = paramsWire(params);
+  const wire = paramsToWire(params);
   const D = params.alg.digestSize;
   const B = params.blockSize;
   const filesPerTask = options.filesPerTask ?? 128;
@@ -182,65 +172,38 @@ export async function* digestFileBatches(paths: Iterable<string | FileSource> | 
     const path = source.ref.path;
     const file: FileRef = { ...source.ref, ino };
     const named = source.pathBytes ? { path, pathBytes: source.pathBytes } : { path };
-    const rangeBytes = Math.min(RANGE_MAX, Math.max(RANGE_MIN, Math.floor(size / (pool.threads * 4) / B) * B));
-    const nRanges = Math.ceil(size / rangeBytes) || 1;
+    const { rangeBytes, count } = planRanges(size, B, pool.threads);
     const hasher = acquireHasher(backend, params);
-    // The ranges' leaves are the tree's leaf level; kept, the builder hashes the levels above.
-    const builder = new MerkleTreeBuilder(params, hasher, { keepTree });
-    const pending = new Map<number, RangeResult>();
-    let next = 0;
-    let identity: string | undefined;
-    let failure: VeritreeError | undefined;
-    const feed = () => {
-      for (let r = pending.get(next); r; r = pending.get(next)) {
-        pending.delete(next);
-        next++;
-        const id = `${r.size}/${r.mtimeNs}/${r.ctimeNs}/${r.ino}`;
-        if (identity === undefined) identity = id;
-        else if (id !== identity) failure ??= fileChanged(path, 'size, mtime or inode differ between ranges');
-        // Ranges were cut for the size seen when the file was listed: any other size means the
-        // ranges no longer cover the file (a digest of no version of it).
-        if (r.size !== size) failure ??= fileChanged(path, `size ${size} when listed, ${r.size} when read`);
-        if (!failure) builder.addLeafDigests(r.leaves, r.count, r.bytes);
-      }
-    };
+    // The ranges' leaves are the tree's leaf level; kept, the assembler hashes the levels above.
+    const tree = new RangeAssembler(params, hasher, path, size, keepTree);
     try {
       const tasks: Promise<void>[] = [];
-      for (let i = 0; i < nRanges; i++) {
+      for (let i = 0; i < count; i++) {
         if (options.signal?.aborted) {
-          failure ??= interrupted(path, 'interrupted before it was fully hashed');
+          tree.fail(interrupted(path, 'interrupted before it was fully hashed'));
           break;
         }
         await waitForSpace();
         // track() wraps the handlers too: inflight drops and the consumer wakes only after the
         // result is recorded, so no wake-up can be lost between the two.
-        const task = track(
-          pool
-            .runRange({ kind: 'range', params: wire, backend, file, offset: i * rangeBytes, length: rangeBytes })
-            .then((r) => {
-              pending.set(i, r);
-              feed();
-            })
-            .catch((err: unknown) => {
-              failure ??= asVeritreeError(err, path, 'read-failed');
-            }),
+        tasks.push(
+          track(
+            pool
+              .runRange({ kind: 'range', params: wire, backend, file, offset: i * rangeBytes, length: rangeBytes })
+              .then((r) => tree.add(i, r))
+              .catch((err: unknown) => tree.fail(asVeritreeError(err, path, 'read-failed'))),
+          ),
         );
-        tasks.push(task);
       }
       await Promise.all(tasks);
-      if (!failure && builder.dataSize !== size) failure = fileChanged(path, `size ${size} when listed, ${builder.dataSize} bytes read`);
-      // Each range checked the file when it started; a write during the last reads shows here.
-      if (!failure) {
-        // By name in the same directory descriptor, not following: the file the ranges read.
-        const st = statAt(file.dirfd, file.name, file.follow === true);
-        if (typeof st === 'number' || `${st.size}/${st.mtimeNs}/${st.ctimeNs}/${st.ino}` !== identity) failure = fileChanged(path, 'modified while its ranges were read');
-      }
-      if (failure) {
-        deliver({ ok: false, index, ...named, error: failure.path ? failure : withPath(failure, path) });
+      // By name in the same directory descriptor, not following: the file the ranges read.
+      const st = tree.failure ? undefined : statAt(file.dirfd, file.name, file.follow === true);
+      const t = tree.finish(st === undefined || typeof st === 'number' ? undefined : identityKey(st));
+      if (t instanceof VeritreeError) {
+        deliver({ ok: false, index, ...named, error: t.path ? t : withPath(t, path) });
       } else {
-        const t = builder.digest();
-        const tree = keepTree ? { merkleTree: t.merkleTree ?? new Uint8Array(0), descriptor: t.descriptor } : {};
-        deliver({ ok: true, index, ...named, hashAlg: params.alg.name, digest: t.digest, hex: Buffer.from(t.digest).toString('hex'), size: t.dataSize, ...tree });
+        const trees = keepTree ? { merkleTree: t.merkleTree ?? new Uint8Array(0), descriptor: t.descriptor } : {};
+        deliver({ ok: true, index, ...named, hashAlg: params.alg.name, digest: t.digest, hex: Buffer.from(t.digest).toString('hex'), size: t.dataSize, ...trees });
       }
     } finally {
       releaseHasher(hasher);

@@ -4,6 +4,7 @@
  */
 import type { BackendName } from '../backends/types.js';
 import type { FileRef } from '../fs/open.js';
+import type { RangeLeaves } from '../merkle/ranges.js';
 import type { HashAlg } from '../params.js';
 
 /** Verity parameters in a cloneable form (a worker resolves them once per key). */
@@ -18,6 +19,8 @@ export interface ErrorWire {
   readonly message: string;
   readonly path: string;
   readonly errno?: string;
+  /** The message of what caused it (a system error's own words). */
+  readonly cause?: string;
 }
 
 /** Many small files per task so messaging cost is amortised over the batch. */
@@ -72,17 +75,8 @@ export interface RangeTask {
   readonly length: number;
 }
 
-export interface RangeResult {
-  readonly leaves: Uint8Array;
-  readonly count: number;
-  /** Data bytes actually read in this range. */
-  readonly bytes: number;
-  /** The file's identity while this range was read, to detect a file changing under us. */
-  readonly size: number;
-  readonly mtimeNs: string;
-  readonly ctimeNs: string;
-  readonly ino: string;
-}
+/** One range's leaf digests and the file's identity as the worker read it (merkle/ranges.ts). */
+export type RangeResult = RangeLeaves;
 
 export type PoolTask = FileBatchTask | RangeTask;
 

@@ -5,7 +5,14 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { workerData } from 'node:worker_threads';
+import { setCompiledWasmModule, type WasmKind } from '../backends/wasm.js';
 import { hashFileBatch, hashRange } from './batch.js';
+
+// The WASM kernels the main thread compiled, if it had: installed, not compiled again here.
+for (const [kind, module] of Object.entries((workerData as { wasm?: Record<string, WebAssembly.Module> } | undefined)?.wasm ?? {})) {
+  setCompiledWasmModule(kind as WasmKind, module);
+}
 import type { PoolTask, PostedTask } from './tasks.js';
 
 /**
