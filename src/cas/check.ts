@@ -96,7 +96,11 @@ export interface VerifyCasOptions {
   readonly onProgress?: (objectsChecked: number, bytesHashed: number) => void;
 }
 
-/** Throws a VeritreeError when the check cannot run at all (store missing, unknown layout, …). */
+/**
+ * Throws a VeritreeError when the check cannot run at all (store missing, unknown layout, …).
+ *
+ * Long on purpose: the scan, the engine and the policy share the run's counters and the quarantine handle as closures.
+ */
 export async function verifyCas(dir: string, opts: VerifyCasOptions): Promise<CasSummary> {
   const started = performance.now();
   // One spelling of the root (a trailing slash dropped).

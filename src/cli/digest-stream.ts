@@ -98,6 +98,7 @@ export interface StreamRun {
 /** Results an input-order run may hold while an earlier file is still being hashed (at least). */
 const MIN_WINDOW = 4096;
 
+/** Long on purpose: the reader of names, the pool stream and the ordered writer share one window. */
 export async function runStream(run: StreamRun, io: CliIO): Promise<number> {
   const { settings: s, plan, pool } = run;
   const { closeSharedPool } = await import('../pool/pool.js');

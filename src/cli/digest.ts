@@ -93,6 +93,7 @@ const OPTIONS = {
 /** Files above this size are worth spreading over the pool even when digested alone. */
 const POOL_SINGLE_FILE_ABOVE = 32 << 20;
 
+/** Long on purpose: fsverity-compatible option handling and the three output paths (single files in order, stdin, trees) share one output object. */
 export async function run(args: string[], io: CliIO): Promise<number> {
   let parsed;
   let plan: DigestPlan;

@@ -763,7 +763,10 @@ export interface Serialized {
   readonly inodes: number;
 }
 
-/** Builds the image of `root` (the tree is rewritten in place; do not reuse it). */
+/** Builds the image of `root` (the tree is rewritten in place; do not reuse it).
+ *
+ * Long on purpose: it lays the image out in mkcomposefs' exact order (inodes, shared xattrs, data), one pass whose steps read best in sequence.
+ */
 export function serializeErofs(root: CfsNode, options: SerializeOptions = {}): Serialized {
   const fail = options.fail ?? defaultTreeError;
   const range = options.version ?? { min: 0, max: FORMAT_VERSION_MAX };

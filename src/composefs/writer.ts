@@ -151,6 +151,8 @@ function shown(p: Buffer): string {
  * The tree a composefs dump describes, built the way `mkcomposefs --from-file` builds it
  * (`tree_from_dump`): lines in any order as long as parents come first, hard links resolved at
  * the end (last line first).
+ *
+ * Long on purpose: one pass over the dump lines with the checks mkcomposefs makes, in its order.
  */
 export function treeFromDump(text: string | Uint8Array): CfsNode {
   const data = typeof text === 'string' ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('latin1');

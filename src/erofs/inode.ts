@@ -78,6 +78,7 @@ export function inodeOffset(sb: Superblock, nid: number): number {
   return sb.metaOffset + nid * 2 ** EROFS_ISLOT_BITS;
 }
 
+/** Long on purpose: one inode's fields are checked in on-disk order, each with its own bounds message. */
 export function readInode(bytes: ImageBytes, sb: Superblock, nid: number): ErofsInode {
   if (!Number.isSafeInteger(nid) || nid < 0) bytes.fail(sb.metaOffset, `inode number ${nid} is absurd`);
   const at = inodeOffset(sb, nid);

@@ -89,6 +89,7 @@ function missCode(misses: readonly LayerMiss[]): Finding['code'] {
   return 'missing-object';
 }
 
+/** Long on purpose: prefix detection, lookup, the engine and the verdicts share the run's maps as closures. */
 export async function checkLowerLayer(entries: Iterable<LowerEntry> | AsyncIterable<LowerEntry>, options: CheckOptions): Promise<CheckResult> {
   if (!options || !Array.isArray(options.dataLayers) || options.dataLayers.length === 0) throw new RangeError('checkLowerLayer needs at least one data layer');
   const wantedPrefix = options.xattrPrefix ?? 'auto';

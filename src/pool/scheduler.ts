@@ -98,6 +98,8 @@ export async function* digestFiles(paths: Iterable<string | FileSource> | AsyncI
  * `digestFiles`, yielding the results in arrays as they complete (one per finished task or so):
  * bulk callers save a promise round per file, which at tens of thousands of files is most of
  * the main thread's work.
+ *
+ * Long on purpose: producer, large-file assembly and consumer are closures over one window state (in flight, ready, input-order ring); split, that state would be passed around by hand.
  */
 export async function* digestFileBatches(paths: Iterable<string | FileSource> | AsyncIterable<string | FileSource>, options: BulkDigestOptions = {}): AsyncGenerator<FileDigest[]> {
   const params = resolveParams(options);
