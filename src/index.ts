@@ -31,6 +31,8 @@ export type { VerifyCasOptions, CasSummary } from './cas/check.js';
 export { ObjectStore } from './composefs/store.js';
 export { importTree } from './composefs/import.js';
 export { buildImage, writeImage } from './composefs/writer.js';
+export { openImage, readImage, ComposefsImage } from './composefs/image.js';
+export type { ComposefsNode } from './composefs/image.js';
 export type { ImageOptions, ImageSource, ImageResult } from './composefs/writer.js';
 /** fs-verity ioctls, statx and xattrs (koffi; docs/FORMATS.md §2). */
 export * as kernel from './kernel/index.js';

@@ -239,8 +239,10 @@ describe('check-image on the fixture images', () => {
 
 describe('the lower layer check-image streams (raw EROFS, what overlayfs reads)', () => {
   it('agrees with the composefs view on every fixture image; its extras are only the whiteouts composefs hides', async () => {
-    const { openErofs, openImage } = await import('../src/erofs/index.js');
-    const { erofsEntries, imageEntries } = await import('../src/overlay/lower.js');
+    const { openErofs } = await import('../src/erofs/index.js');
+    const { openImage } = await import('../src/composefs/image.js');
+    const { imageEntries } = await import('../src/composefs/info.js');
+    const { erofsEntries } = await import('../src/overlay/lower.js');
     const line = (e: { path: string; type: string; xattrs: ReadonlyMap<string, Uint8Array> }) =>
       `${e.path} ${e.type} ${[...e.xattrs].map(([k, v]) => `${k}=${Buffer.from(v).toString('hex')}`).sort().join(',')}`;
     const images = fs.readdirSync(FIXTURES_DIR).filter((f) => f.endsWith('.cfs'));

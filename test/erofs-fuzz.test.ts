@@ -12,7 +12,8 @@ import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatDump, formatLs } from '../src/cli/image.js';
-import { ErofsImage, readImage } from '../src/erofs/index.js';
+import { ErofsImage } from '../src/erofs/index.js';
+import { readImage } from '../src/composefs/image.js';
 import { ImageInvalidError, VeritreeError } from '../src/report/errors.js';
 import { FIXTURES_DIR } from './helpers/fixtures.js';
 

@@ -12,8 +12,10 @@ import { describe, expect, it } from 'vitest';
 import { parseDumpLine } from '../src/composefs/dump.js';
 import { dumpRecord } from '../src/cli/image.js';
 import { formatDumpLine } from '../src/composefs/dump.js';
-import { ErofsImage, decodeDev, readImage } from '../src/erofs/index.js';
-import type { ComposefsNode, ErofsInode } from '../src/erofs/index.js';
+import { ErofsImage, decodeDev } from '../src/erofs/index.js';
+import type { ErofsInode } from '../src/erofs/index.js';
+import { readImage } from '../src/composefs/image.js';
+import type { ComposefsNode } from '../src/composefs/image.js';
 import { ImageInvalidError, VeritreeError } from '../src/report/errors.js';
 
 const FIXTURES = FIXTURES_DIR;

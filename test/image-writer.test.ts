@@ -30,7 +30,7 @@ import { parseDumpLine } from '../src/composefs/dump.js';
 import { entryArb, expectedDump, normalize } from './helpers/composefs-model.js';
 import { buildImage, treeFromDump, writeImage, type ImageOptions } from '../src/composefs/writer.js';
 import { xxh32 } from '../src/composefs/writer-erofs.js';
-import { readImage } from '../src/erofs/composefs.js';
+import { readImage } from '../src/composefs/image.js';
 import { formatDump } from '../src/cli/image.js';
 import { closeSharedPool } from '../src/pool/pool.js';
 import { VeritreeError } from '../src/report/errors.js';

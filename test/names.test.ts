@@ -12,7 +12,7 @@ import { run as verifyCas } from '../src/cli/verify-cas.js';
 import { parseDumpLine } from '../src/composefs/dump.js';
 import { importTree } from '../src/composefs/import.js';
 import { buildImage } from '../src/composefs/writer.js';
-import { readImage } from '../src/erofs/composefs.js';
+import { readImage } from '../src/composefs/image.js';
 import { formatDump } from '../src/cli/image.js';
 import { ObjectStore } from '../src/composefs/store.js';
 import { digestBytes } from '../src/merkle/file.js';

@@ -19,10 +19,10 @@
  */
 import { stat } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
-import { ESCAPE_STANDARD, NOESCAPE_SPACE, escapeBytes, formatDumpLine } from '../composefs/dump.js';
-import type { DumpRecord } from '../composefs/dump.js';
-import { collectPayloads, nodeType, openImage, uniqueSorted } from '../erofs/composefs.js';
-import type { ComposefsImage, ComposefsNode } from '../erofs/composefs.js';
+import { collectPayloads, openImage, uniqueSorted } from '../composefs/image.js';
+import type { ComposefsImage } from '../composefs/image.js';
+import { dumpLines, lsLines } from '../composefs/info.js';
+export { dumpRecord, formatDump, formatLs } from '../composefs/info.js';
 import { VeritreeError, usageError } from '../report/errors.js';
 import { EXIT_FAILURE, EXIT_OK } from './io.js';
 import type { CliIO, Verb } from './io.js';
@@ -91,69 +91,6 @@ function parseArgs(args: string[]): Options | 'help' {
 /** Writes and waits for the stream to drain (outputs can be large). */
 function writeOut(stream: Writable, chunk: string | Uint8Array): Promise<void> | void {
   if (!stream.write(chunk)) return new Promise((resolve) => stream.once('drain', () => resolve()));
-}
-
-/** Every node with its raw absolute path, pre-order (the root's path is "/"). */
-function* entries(image: ComposefsImage): Generator<{ rawPath: Uint8Array; node: ComposefsNode }> {
-  for (const e of image.walk()) yield { rawPath: e.rawPath, node: e.node };
-}
-
-/** Absolute path of a node, rebuilt from names (composefs-info `node_build_path`). */
-function nodePath(node: ComposefsNode): Uint8Array {
-  const names: Uint8Array[] = [];
-  for (let n: ComposefsNode | null = node; n !== null && n.parent !== null; n = n.parent) names.push(n.name);
-  const parts: number[] = [];
-  for (let i = names.length - 1; i >= 0; i--) parts.push(0x2f, ...names[i]!);
-  return parts.length === 0 ? Uint8Array.of(0x2f) : Uint8Array.from(parts);
-}
-
-/** `ls` lines (with newline) in composefs-info order; the root is not listed. */
-export function* lsLines(image: ComposefsImage): Generator<string> {
-  for (const { rawPath, node } of entries(image)) {
-    if (node.parent === null) continue;
-    let line = escapeBytes(rawPath, NOESCAPE_SPACE);
-    if (node.hardlinkTarget === null) {
-      const type = nodeType(node);
-      if (type === 'directory') line += '/\t';
-      else if (type === 'symlink') line += `\t-> ${escapeBytes(node.payload ?? new Uint8Array(0), ESCAPE_STANDARD)}`;
-      else if (type === 'file' && node.payload !== null) line += `\t@ ${escapeBytes(node.payload, ESCAPE_STANDARD)}`;
-    }
-    yield `${line}\n`;
-  }
-}
-
-export function formatLs(image: ComposefsImage): string {
-  return [...lsLines(image)].join('');
-}
-
-export function dumpRecord(rawPath: Uint8Array, node: ComposefsNode): DumpRecord {
-  const target = node.hardlinkTarget ?? node;
-  return {
-    path: node.parent === null ? new Uint8Array(0) : rawPath,
-    size: target.size,
-    mode: target.mode,
-    nlink: target.nlink,
-    uid: target.uid,
-    gid: target.gid,
-    rdev: target.rdev,
-    mtimeSec: target.mtime.sec,
-    mtimeNsec: target.mtime.nsec,
-    payload: node.hardlinkTarget !== null ? nodePath(target) : target.payload,
-    // composefs prints `size` bytes of the content: a whiteout keeps its (empty) content at size 0.
-    content: target.content === null ? null : target.content.subarray(0, target.size),
-    digest: target.digest,
-    xattrs: target.xattrs,
-    hardlink: node.hardlinkTarget !== null,
-  };
-}
-
-/** composefs-dump(5) lines (with newline), root first. */
-export function* dumpLines(image: ComposefsImage): Generator<string> {
-  for (const { rawPath, node } of entries(image)) yield `${formatDumpLine(dumpRecord(rawPath, node))}\n`;
-}
-
-export function formatDump(image: ComposefsImage): string {
-  return [...dumpLines(image)].join('');
 }
 
 /** Writes lines in ~64 KiB chunks, so a huge listing never becomes one string. */

@@ -1,9 +1,7 @@
 /**
- * EROFS / composefs image reader (docs/FORMATS.md §4.7, §5). `openImage` gives the composefs view
- * composefs-info prints (§5.8); `openErofs` the raw filesystem.
+ * EROFS image reader (docs/FORMATS.md §4.7, §5): `openErofs` gives the raw filesystem; the
+ * composefs view of an image (what composefs-info prints, §5.8) is src/composefs/image.ts.
  */
-export { openImage, readImage, ComposefsImage, collectPayloads, nodeType, uniqueSorted } from './composefs.js';
-export type { ComposefsNode, ComposefsXattr, ComposefsOptions, ImageEntry } from './composefs.js';
 export { openErofs, ErofsImage, MAX_IMAGE_BYTES } from './image.js';
 export type { ErofsEntry, ErofsOptions } from './image.js';
 export { decodeDev } from './inode.js';

@@ -8,7 +8,7 @@ export { parseMetacopy, formatMetacopy, type Metacopy } from './metacopy.js';
 export { parseRedirect, type Redirect } from './redirect.js';
 export { parseLegacyVerity, type LegacyVerity } from './legacy.js';
 export { analyzeEntry, VERITY_MODES, type VerityMode, type DataRequest, type Analysis } from './analyze.js';
-export { erofsEntries, imageEntries, directoryEntries, choosePrefix, type LowerEntry, type LowerType } from './lower.js';
+export { erofsEntries, directoryEntries, choosePrefix, type LowerEntry, type LowerType } from './lower.js';
 export { openDataLayers, resolveInLayer, resolveInLayers, type DataLayer, type Resolution, type LayerMiss } from './resolve.js';
 export { checkLowerLayer, type CheckOptions, type CheckResult, type CheckSummary } from './validate.js';
 export { writeCheckReport, summaryLine, type CheckReportFormat } from './report.js';

@@ -6,7 +6,7 @@
  * symlinks.
  */
 import path from 'node:path';
-import type { ComposefsImage, ErofsImage } from '../erofs/index.js';
+import type { ErofsImage } from '../erofs/index.js';
 import { getXattrSync, listXattrSync } from '../kernel/index.js';
 import { VeritreeError, asVeritreeError } from '../report/errors.js';
 import { walk } from '../fs/walk.js';
@@ -31,7 +31,7 @@ export function isOverlayXattr(name: string): boolean {
   return OVERLAY_PREFIXES.some((p) => name.startsWith(p));
 }
 
-function lowerType(t: string): LowerType {
+export function lowerType(t: string): LowerType {
   return t === 'file' || t === 'directory' || t === 'symlink' ? t : 'other';
 }
 
@@ -46,18 +46,6 @@ export function* erofsEntries(image: ErofsImage): Generator<LowerEntry> {
     if (e.dirent === null) continue; // the root is never looked up
     const xattrs = new Map<string, Uint8Array>();
     for (const x of image.xattrs(e.inode)) {
-      if (isOverlayXattr(x.name) && !xattrs.has(x.name)) xattrs.set(x.name, x.value);
-    }
-    yield { path: e.path, type: lowerType(e.inode.type), xattrs };
-  }
-}
-
-/** Entries of a composefs image: the raw EROFS file type and stored xattrs of every path. */
-export function* imageEntries(image: ComposefsImage): Generator<LowerEntry> {
-  for (const e of image.walk()) {
-    if (e.node.parent === null) continue; // the root is never looked up
-    const xattrs = new Map<string, Uint8Array>();
-    for (const x of e.node.rawXattrs) {
       if (isOverlayXattr(x.name) && !xattrs.has(x.name)) xattrs.set(x.name, x.value);
     }
     yield { path: e.path, type: lowerType(e.inode.type), xattrs };

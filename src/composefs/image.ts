@@ -26,14 +26,14 @@
  * the overlay validator.
  */
 import { notComposefs } from '../report/errors.js';
-import { asciiBytes, bytesEqual, compareBytes, concatBytes, decodeName, isAscii, startsWithAscii } from './bytes.js';
-import { COMPOSEFS_INLINE_CONTENT_MAX, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './constants.js';
-import type { Dirent } from './dir.js';
-import type { ComposefsHeader } from './header.js';
-import { DirectoryGuard, ErofsImage, isDotOrDotDot, joinPath, readImageFile, splitPath } from './image.js';
-import type { ErofsInode } from './inode.js';
-import { isFlat } from './inode.js';
-import type { RawXattr } from './xattr.js';
+import { asciiBytes, bytesEqual, compareBytes, concatBytes, decodeName, isAscii, startsWithAscii } from '../erofs/bytes.js';
+import { COMPOSEFS_INLINE_CONTENT_MAX, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../erofs/constants.js';
+import type { Dirent } from '../erofs/dir.js';
+import type { ComposefsHeader } from '../erofs/header.js';
+import { DirectoryGuard, ErofsImage, isDotOrDotDot, joinPath, readImageFile, splitPath } from '../erofs/image.js';
+import type { ErofsInode } from '../erofs/inode.js';
+import { isFlat } from '../erofs/inode.js';
+import type { RawXattr } from '../erofs/xattr.js';
 
 // Overlay xattr names composefs writes and interprets (docs/FORMATS.md §3.2, §3.7, §4.6).
 const OVERLAY_PREFIX = 'trusted.overlay.';
