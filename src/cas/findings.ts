@@ -5,6 +5,8 @@
  * read one can read the other; the rest are veritree's own. Findings are made here only.
  */
 
+import type { Finding as ReportFinding } from '../report/finding.js';
+
 /** Codes shared with cfsctl's fsck (same name, same meaning). */
 export const CFSCTL_CODES = [
   'object-digest-mismatch',
@@ -62,21 +64,8 @@ export type FindingCode =
   | (typeof REPOSITORY_CFSCTL_CODES)[number]
   | (typeof REPOSITORY_OWN_CODES)[number];
 
-export interface Finding {
-  readonly code: FindingCode;
-  /** Relative to the store directory, `/`-separated, as cfsctl prints it (`objects/ab/cd…`). */
-  readonly path: string;
-  /** One line saying what is wrong. */
-  readonly detail: string;
-  /** Digest mismatch: the digest the name promises and the one computed, bare lowercase hex. */
-  readonly expected?: string;
-  readonly actual?: string;
-  readonly hashAlg?: string;
-  /** Symbolic errno (`EACCES`) when the OS reported the problem. */
-  readonly errno?: string;
-  /** Where `--quarantine` moved the object (absent when it was not moved). */
-  quarantinedTo?: string;
-}
+/** A store finding: the shared shape (src/report/finding.ts) with the store's codes. */
+export type Finding = ReportFinding<FindingCode>;
 
 export function digestMismatch(path: string, hashAlg: string, expected: string, actual: string): Finding {
   return { code: 'object-digest-mismatch', path, detail: `measured ${actual}, name says ${expected}`, hashAlg, expected, actual };

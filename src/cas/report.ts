@@ -15,7 +15,9 @@ import type { Writable } from 'node:stream';
 import type { CasRunInfo, CasSummary } from './check.js';
 import type { RepositorySummary } from './repository.js';
 import type { Finding } from './findings.js';
+import { findingToJSON } from '../report/finding.js';
 import { escapeText } from '../report/text.js';
+import { write } from '../report/output.js';
 
 export type ReportFormat = 'text' | 'json' | 'ndjson';
 
@@ -41,15 +43,7 @@ export function createReporter(format: ReportFormat, out: Writable, opts: Report
   }
 }
 
-/** A finding as JSON: cfsctl's `type` tag first, then veritree's fields. */
-export function findingToJSON(f: Finding): Record<string, unknown> {
-  return {
-    type: f.code,
-    ...f,
-    // cfsctl names the computed digest `measured`.
-    ...(f.code === 'object-digest-mismatch' ? { measured: f.actual } : {}),
-  };
-}
+export { findingToJSON };
 
 /** Summary counts as JSON (camelCase, cfsctl's `objectsChecked`/`objectsCorrupted` included). */
 export function summaryToJSON(s: CasSummary): Record<string, unknown> {
@@ -125,9 +119,8 @@ class HeldFindings {
 }
 
 /** Resolves once the stream has taken the chunk (waits for 'drain' when its buffer is full). */
-function put(out: Writable, text: string): Promise<void> {
-  if (out.write(text)) return Promise.resolve();
-  return new Promise((resolve) => out.once('drain', () => resolve()));
+async function put(out: Writable, text: string): Promise<void> {
+  await write(out, text);
 }
 
 class TextReporter implements FindingReporter {

@@ -10,7 +10,7 @@
  * on stderr, and nothing left under IMAGE.
  */
 import { readFile } from 'node:fs/promises';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { parseBackendChoice } from '../backends/index.js';
 import { buildImage, writeImage, type ImageOptions, type ImageSource } from '../composefs/writer.js';
 import { closeSharedPool } from '../pool/pool.js';
@@ -122,9 +122,6 @@ function parse(args: string[]): Plan | 'help' {
   };
 }
 
-function writeBytes(stream: Writable, data: Uint8Array): Promise<void> | void {
-  if (!stream.write(data)) return new Promise((resolve) => stream.once('drain', () => resolve()));
-}
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -177,7 +174,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     const result = plan.output === null || toStdout
       ? await buildImage(source, plan.options)
       : await writeImage(source, plan.output, plan.options);
-    if (toStdout) await writeBytes(io.stdout, result.image);
+    if (toStdout) await write(io.stdout, result.image);
     if (plan.printDigest) await write(io.stdout, `${result.digest}\n`);
     return EXIT_OK;
   } catch (err) {

@@ -24,7 +24,7 @@ import type { ComposefsImage } from '../composefs/image.js';
 import { dumpLines, lsLines } from '../composefs/info.js';
 export { dumpRecord, formatDump, formatLs } from '../composefs/info.js';
 import { VeritreeError, usageError } from '../report/errors.js';
-import { EXIT_FAILURE, EXIT_OK } from './io.js';
+import { EXIT_FAILURE, EXIT_OK, write } from './io.js';
 import type { CliIO, Verb } from './io.js';
 
 const COMMANDS = ['ls', 'objects', 'missing-objects', 'dump'] as const;
@@ -88,10 +88,6 @@ function parseArgs(args: string[]): Options | 'help' {
   return { basedir, filter, command: command as Command, images };
 }
 
-/** Writes and waits for the stream to drain (outputs can be large). */
-function writeOut(stream: Writable, chunk: string | Uint8Array): Promise<void> | void {
-  if (!stream.write(chunk)) return new Promise((resolve) => stream.once('drain', () => resolve()));
-}
 
 /** Writes lines in ~64 KiB chunks, so a huge listing never becomes one string. */
 async function writeLines(stream: Writable, lines: Iterable<string>): Promise<void> {
@@ -99,11 +95,11 @@ async function writeLines(stream: Writable, lines: Iterable<string>): Promise<vo
   for (const line of lines) {
     chunk += line;
     if (chunk.length >= 65536) {
-      await writeOut(stream, chunk);
+      await write(stream, chunk);
       chunk = '';
     }
   }
-  if (chunk.length > 0) await writeOut(stream, chunk);
+  if (chunk.length > 0) await write(stream, chunk);
 }
 
 /** Is the object at `payload` (leading slashes dropped) present under `basedir`? */
@@ -177,7 +173,7 @@ export const run: Verb = async (args: string[], io: CliIO): Promise<number> => {
     else if (command === 'dump') await writeLines(io.stdout, dumpLines(image));
     else payloads.push(...collectPayloads(image.root));
   }
-  if (command === 'objects') await writeOut(io.stdout, linesOf(uniqueSorted(payloads)));
-  if (command === 'missing-objects') await writeOut(io.stdout, linesOf(await missingObjects(basedir, payloads)));
+  if (command === 'objects') await write(io.stdout, linesOf(uniqueSorted(payloads)));
+  if (command === 'missing-objects') await write(io.stdout, linesOf(await missingObjects(basedir, payloads)));
   return status;
 };

@@ -21,7 +21,4 @@ export const EXIT_OK = 0;
 export const EXIT_PROBLEMS = 1;
 export const EXIT_FAILURE = 2;
 
-/** Writes and waits for the stream to accept the chunk (back-pressure for huge outputs). */
-export function write(stream: Writable, text: string | Uint8Array): Promise<void> | void {
-  if (!stream.write(text)) return new Promise((resolve) => stream.once('drain', () => resolve()));
-}
+export { write } from '../report/output.js';

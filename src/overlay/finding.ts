@@ -1,26 +1,15 @@
 /**
  * What the overlay checkers report: one `Finding` per problem (code, path, detail), the shape
- * every reporter consumes (ARCHITECTURE.md). Codes are the kebab-case vocabulary listed in
+ * every reporter consumes (src/report/finding.ts). Codes are the kebab-case vocabulary listed in
  * src/report/errors.ts (`OverlayFindingCode`); warnings never make a check fail.
  */
 import type { OverlayFindingCode } from '../report/errors.js';
+import { compareFindings, type Finding as ReportFinding, type Severity } from '../report/finding.js';
 
-export type Severity = 'error' | 'warning';
+export type { Severity };
 
-export interface Finding {
-  readonly code: OverlayFindingCode;
-  readonly severity: Severity;
-  /** The file in the image or lower directory, absolute from its root (`/a/b`). */
-  readonly path: string;
-  /** The object's path on disk (resolved, or the redirect when it could not be resolved). */
-  readonly object?: string;
-  readonly redirect?: string;
-  readonly detail: string;
-  /** `alg:hex` the metacopy (or legacy xattr) asks for. */
-  readonly expected?: string;
-  /** `alg:hex` the object really has. */
-  readonly actual?: string;
-}
+/** An overlay finding: the shared shape (src/report/finding.ts), always with its severity. */
+export type Finding = ReportFinding<OverlayFindingCode> & { readonly severity: Severity };
 
 const WARNINGS: ReadonlySet<OverlayFindingCode> = new Set<OverlayFindingCode>(['legacy-verity-xattr', 'metacopy-unknown-flags']);
 
@@ -43,8 +32,4 @@ export function formatDigest(hashAlg: string, digest: Uint8Array): string {
   return `${hashAlg}:${Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).toString('hex')}`;
 }
 
-/** Stable report order: by path (byte order of the UTF-8 text), then code. */
-export function compareFindings(a: Finding, b: Finding): number {
-  if (a.path !== b.path) return Buffer.compare(Buffer.from(a.path), Buffer.from(b.path));
-  return a.code < b.code ? -1 : a.code > b.code ? 1 : 0;
-}
+export { compareFindings };

@@ -12,17 +12,15 @@ import type { Writable } from 'node:stream';
 import type { Finding } from './finding.js';
 import type { CheckResult, CheckSummary } from './validate.js';
 import { escapeText } from '../report/text.js';
+import { write } from '../report/output.js';
+import { findingToJSON } from '../report/finding.js';
 
 export type CheckReportFormat = 'text' | 'json' | 'ndjson';
 
-function put(out: Writable, text: string): Promise<void> {
-  if (out.write(text)) return Promise.resolve();
-  return new Promise((resolve) => out.once('drain', () => resolve()));
+async function put(out: Writable, text: string): Promise<void> {
+  await write(out, text);
 }
 
-export function checkFindingToJSON(f: Finding): Record<string, unknown> {
-  return { type: f.code, ...f };
-}
 
 /** Summary counts as flat camelCase JSON (no `ok` key: that is the top-level verdict). */
 export function checkSummaryToJSON(s: CheckSummary, source: Record<string, unknown>): Record<string, unknown> {
@@ -59,11 +57,11 @@ export async function writeCheckReport(out: Writable, format: CheckReportFormat,
   const { findings, summary } = result;
   const ok = summary.problems === 0;
   if (format === 'json') {
-    await put(out, `${JSON.stringify({ ok, summary: checkSummaryToJSON(summary, source), findings: findings.map(checkFindingToJSON) }, null, 2)}\n`);
+    await put(out, `${JSON.stringify({ ok, summary: checkSummaryToJSON(summary, source), findings: findings.map(findingToJSON) }, null, 2)}\n`);
     return;
   }
   if (format === 'ndjson') {
-    for (const f of findings) await put(out, `${JSON.stringify({ event: 'finding', ...checkFindingToJSON(f) })}\n`);
+    for (const f of findings) await put(out, `${JSON.stringify({ event: 'finding', ...findingToJSON(f) })}\n`);
     await put(out, `${JSON.stringify({ event: 'summary', ok, ...checkSummaryToJSON(summary, source) })}\n`);
     return;
   }
