@@ -194,7 +194,7 @@ export function dumpInvalid(line: number, reason: string): VeritreeError {
   return new VeritreeError('dump-invalid', `dump line ${line}: ${reason}`);
 }
 
-// --- content-addressed object stores (src/walk/cas-layout.ts, src/cas) --------------------------
+// --- content-addressed object stores (src/cas/layout.ts, src/cas) --------------------------
 
 /** The directory is not a store layout veritree knows (or `--layout` names none). */
 export function unknownLayout(path: string, reason: string): VeritreeError {
