@@ -1,25 +1,16 @@
 /**
- * Reporters for `verify-cas` findings, one per output format:
- *
- * - text: `objects: N/M ok`, then one `CODE PATH: detail` line per problem (sorted by path);
- * - json: one document, `{ ok, interrupted, summary, findings }`;
- * - ndjson: one JSON object per line as things happen — a `start` event, a `finding` event per
- *   finding the moment it is known, a final `summary` event — so a store of millions of objects
- *   is reported without holding anything.
- *
- * Text and json hold the findings (they print them sorted, after the count), as compact strings;
- * none holds paths of objects that are fine. Every finding in JSON also carries `type` (= `code`), the tag name
- * `cfsctl fsck --json` uses, so a reader of cfsctl's output reads these as well.
+ * `verify-cas` output over the shared reporter set (src/report/reporters.ts): the summary counters
+ * as JSON (cfsctl's names where it has them) and the text summary lines (`objects: N/M ok`, and a
+ * repository's images, streams and refs) that come before the findings.
  */
 import type { Writable } from 'node:stream';
 import type { CasRunInfo, CasSummary } from './check.js';
 import type { RepositorySummary } from './repository.js';
 import type { Finding } from './findings.js';
 import { findingToJSON } from '../report/finding.js';
-import { escapeText } from '../report/text.js';
-import { write } from '../report/output.js';
+import { createReporter as createSharedReporter, type ReportFormat } from '../report/reporters.js';
 
-export type ReportFormat = 'text' | 'json' | 'ndjson';
+export type { ReportFormat };
 
 export interface FindingReporter {
   start(info: CasRunInfo): Promise<void>;
@@ -32,15 +23,31 @@ export interface ReporterOptions {
   readonly quiet?: boolean;
 }
 
+/** verify-cas over the shared reporter set: its summary lines and counters. */
 export function createReporter(format: ReportFormat, out: Writable, opts: ReporterOptions = {}): FindingReporter {
-  switch (format) {
-    case 'text':
-      return new TextReporter(out, opts.quiet === true);
-    case 'json':
-      return new JsonReporter(out);
-    case 'ndjson':
-      return new NdjsonReporter(out);
+  const r = createSharedReporter(format, out, opts);
+  return {
+    start: (info) => r.start({ ...info }),
+    finding: (f) => r.finding(f),
+    finish: (s) => r.finish({
+      ok: s.problems === 0 && !s.interrupted,
+      interrupted: s.interrupted,
+      summary: summaryToJSON(s),
+      textBefore: summaryLines(s),
+      textAfter: s.interrupted ? ['interrupted: partial report, the check did not finish'] : [],
+    }),
+  };
+}
+
+/** `objects: N/M ok` (and, for a repository, its images, streams and refs). */
+function summaryLines(s: CasSummary): string[] {
+  const how = s.measure === undefined || s.measure === 'userspace' ? '' : ` (${s.kernelMeasured} measured by the kernel${s.enabled > 0 ? `, fs-verity enabled on ${s.enabled}` : ''})`;
+  const lines = [`objects: ${s.objects.ok}/${s.objects.checked} ok${how}`];
+  const r = s.repository;
+  if (r !== undefined) {
+    lines.push(`images: ${r.imagesChecked - r.imagesCorrupted}/${r.imagesChecked} ok (${r.imageFiles.ok}/${r.imageFiles.checked} files), streams: ${r.streamsChecked - r.streamsCorrupted}/${r.streamsChecked} ok, refs: ${r.refsChecked - r.refsCorrupted}/${r.refsChecked} ok`);
   }
+  return lines;
 }
 
 export { findingToJSON };
@@ -84,116 +91,4 @@ function repositoryJSON(r: RepositorySummary): Record<string, unknown> {
     imageFilesChecked: r.imageFiles.checked,
     imageFilesOk: r.imageFiles.ok,
   };
-}
-
-/**
- * Findings held for a sorted report, each as its rendered output behind a `path NUL code NUL`
- * sort key: one flat string per finding costs about half what the object would, and plain string
- * order is path order (NUL sorts first; names cannot contain it).
- */
-class HeldFindings {
-  readonly #entries: string[] = [];
-
-  add(f: Finding, rendered: string): void {
-    const entry = `${f.path}\0${f.code}\0${rendered}`;
-    // Reading a character flattens V8's concatenation tree into one string, releasing the parts
-    // (and the longer absolute path `f.path` was sliced from): about a third less memory per entry.
-    entry.charCodeAt(0);
-    this.#entries.push(entry);
-  }
-
-  get size(): number {
-    return this.#entries.length;
-  }
-
-  /** The rendered findings in path order; the store is emptied as it goes. */
-  *drainSorted(): Generator<string> {
-    this.#entries.sort();
-    for (let i = 0; i < this.#entries.length; i++) {
-      const e = this.#entries[i]!;
-      this.#entries[i] = '';
-      yield e.slice(e.indexOf('\0', e.indexOf('\0') + 1) + 1);
-    }
-    this.#entries.length = 0;
-  }
-}
-
-/** Resolves once the stream has taken the chunk (waits for 'drain' when its buffer is full). */
-async function put(out: Writable, text: string): Promise<void> {
-  await write(out, text);
-}
-
-class TextReporter implements FindingReporter {
-  readonly #held = new HeldFindings();
-  constructor(
-    readonly out: Writable,
-    readonly quiet: boolean,
-  ) {}
-
-  async start(): Promise<void> {}
-
-  async finding(f: Finding): Promise<void> {
-    const moved = f.quarantinedTo !== undefined ? `; quarantined to ${f.quarantinedTo}` : '';
-    this.#held.add(f, escapeText(`${f.code} ${f.path}: ${f.detail}${moved}`) + '\n');
-  }
-
-  async finish(s: CasSummary): Promise<void> {
-    if (!this.quiet) {
-      const how = s.measure === undefined || s.measure === 'userspace' ? '' : ` (${s.kernelMeasured} measured by the kernel${s.enabled > 0 ? `, fs-verity enabled on ${s.enabled}` : ''})`;
-      await put(this.out, `objects: ${s.objects.ok}/${s.objects.checked} ok${how}\n`);
-      const r = s.repository;
-      if (r !== undefined) {
-        await put(this.out, `images: ${r.imagesChecked - r.imagesCorrupted}/${r.imagesChecked} ok (${r.imageFiles.ok}/${r.imageFiles.checked} files), streams: ${r.streamsChecked - r.streamsCorrupted}/${r.streamsChecked} ok, refs: ${r.refsChecked - r.refsCorrupted}/${r.refsChecked} ok\n`);
-      }
-    }
-    for (const line of this.#held.drainSorted()) await put(this.out, line);
-    if (s.interrupted) await put(this.out, 'interrupted: partial report, the check did not finish\n');
-  }
-}
-
-/**
- * Written piece by piece rather than through one JSON.stringify: a document of a million findings
- * would pass V8's maximum string length. Findings are one compact object per line.
- */
-class JsonReporter implements FindingReporter {
-  readonly #held = new HeldFindings();
-  constructor(readonly out: Writable) {}
-
-  async start(): Promise<void> {}
-
-  async finding(f: Finding): Promise<void> {
-    this.#held.add(f, JSON.stringify(findingToJSON(f)));
-  }
-
-  async finish(s: CasSummary): Promise<void> {
-    const head = { ok: s.problems === 0 && !s.interrupted, interrupted: s.interrupted, summary: summaryToJSON(s) };
-    const pretty = JSON.stringify(head, null, 2);
-    if (this.#held.size === 0) {
-      await put(this.out, `${pretty.slice(0, -2)},\n  "findings": []\n}\n`);
-      return;
-    }
-    await put(this.out, `${pretty.slice(0, -2)},\n  "findings": [\n`);
-    let first = true;
-    for (const item of this.#held.drainSorted()) {
-      await put(this.out, `${first ? '' : ',\n'}    ${item}`);
-      first = false;
-    }
-    await put(this.out, '\n  ]\n}\n');
-  }
-}
-
-class NdjsonReporter implements FindingReporter {
-  constructor(readonly out: Writable) {}
-
-  async start(info: CasRunInfo): Promise<void> {
-    await put(this.out, `${JSON.stringify({ event: 'start', ...info })}\n`);
-  }
-
-  async finding(f: Finding): Promise<void> {
-    await put(this.out, `${JSON.stringify({ event: 'finding', ...findingToJSON(f) })}\n`);
-  }
-
-  async finish(s: CasSummary): Promise<void> {
-    await put(this.out, `${JSON.stringify({ event: 'summary', ok: s.problems === 0 && !s.interrupted, interrupted: s.interrupted, ...summaryToJSON(s) })}\n`);
-  }
 }

@@ -1,7 +1,5 @@
 /**
- * Output of `check-image` / `check-overlay`, in the conventions of src/cas/report.ts (which
- * is typed for `verify-cas` findings, so not reused directly): every finding in JSON carries
- * `type` (= `code`) like `cfsctl fsck --json`.
+ * Output of `check-image` / `check-overlay` over the shared reporter set (src/report/reporters.ts):
  *
  * - text: one `CODE PATH: detail` line per finding (warnings as `warning CODE PATH: …`), the
  *   object / expected / actual digests indented below, then `files: N checked, M ok, K problems`;
@@ -12,14 +10,10 @@ import type { Writable } from 'node:stream';
 import type { Finding } from './finding.js';
 import type { CheckResult, CheckSummary } from './validate.js';
 import { escapeText } from '../report/text.js';
-import { write } from '../report/output.js';
-import { findingToJSON } from '../report/finding.js';
+import { createReporter, type ReportFormat } from '../report/reporters.js';
 
-export type CheckReportFormat = 'text' | 'json' | 'ndjson';
+export type CheckReportFormat = ReportFormat;
 
-async function put(out: Writable, text: string): Promise<void> {
-  await write(out, text);
-}
 
 
 /** Summary counts as flat camelCase JSON (no `ok` key: that is the top-level verdict). */
@@ -52,19 +46,13 @@ export function formatFindingText(f: Finding): string {
   return line;
 }
 
-/** Writes a finished check in `format`; `source` names what was checked (image, lowerdir, data layers). */
+/**
+ * Writes a finished check in `format` through the shared reporter set; `source` names what was
+ * checked (image, lowerdir, data layers).
+ */
 export async function writeCheckReport(out: Writable, format: CheckReportFormat, result: CheckResult, source: Record<string, unknown>): Promise<void> {
   const { findings, summary } = result;
-  const ok = summary.problems === 0;
-  if (format === 'json') {
-    await put(out, `${JSON.stringify({ ok, summary: checkSummaryToJSON(summary, source), findings: findings.map(findingToJSON) }, null, 2)}\n`);
-    return;
-  }
-  if (format === 'ndjson') {
-    for (const f of findings) await put(out, `${JSON.stringify({ event: 'finding', ...findingToJSON(f) })}\n`);
-    await put(out, `${JSON.stringify({ event: 'summary', ok, ...checkSummaryToJSON(summary, source) })}\n`);
-    return;
-  }
-  for (const f of findings) await put(out, formatFindingText(f));
-  await put(out, `${summaryLine(summary)}\n`);
+  const reporter = createReporter(format, out, { formatText: (f) => formatFindingText(f as Finding) });
+  for (const f of findings) await reporter.finding(f);
+  await reporter.finish({ ok: summary.problems === 0, summary: checkSummaryToJSON(summary, source), textAfter: [summaryLine(summary)] });
 }
