@@ -38,8 +38,8 @@ export function operandRef(path: string): FileRef {
 }
 
 /** A ref for entry `name` of `dir` (the caller keeps `dir` retained while the ref is used). */
-export function entryRef(dir: DirHandle, name: Uint8Array, ino?: bigint): FileRef {
-  return { dirfd: dir.fd, name, path: pathText(dir.child(name)), ...(ino !== undefined ? { ino } : {}) };
+export function entryRef(dir: DirHandle, name: Uint8Array, ino?: bigint, path?: string): FileRef {
+  return { dirfd: dir.fd, name, path: path ?? pathText(dir.child(name)), ...(ino !== undefined ? { ino } : {}) };
 }
 
 export interface OpenFile {

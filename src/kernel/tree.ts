@@ -40,7 +40,7 @@ export async function* walkTree(root: string): AsyncGenerator<WalkEntry> {
       if (e.type === 'error') yield { path: e.path, kind: 'directory', error: e.error };
       else if (e.type === 'file') {
         const dir = e.dir.retain();
-        yield { path: e.path, kind: 'file', ref: entryRef(dir, e.name, e.ino), release: () => dir.release() };
+        yield { path: e.path, kind: 'file', ref: entryRef(dir, e.name, e.ino, e.path), release: () => dir.release() };
       } else yield { path: e.path, kind: e.type };
     }
   } catch (err) {

@@ -7,6 +7,7 @@
  * past the earliest unfinished path the input is read, so a consumer restoring input order holds a
  * bounded window. With `merkleTree`, each result also carries the file's Merkle tree and descriptor.
  */
+import { isUtf8 } from 'node:buffer';
 import { acquireHasher, releaseHasher, resolveBackend, type BackendChoice, type BackendName } from '../backends/index.js';
 import { resolveParams, type VerityParamsInput } from '../params.js';
 import { RangeAssembler, identityKey, planRanges } from '../merkle/ranges.js';
@@ -14,7 +15,6 @@ import { buildDescriptor } from '../merkle/descriptor.js';
 import { asVeritreeError, interrupted, withPath, VeritreeError } from '../report/errors.js';
 import type { DirHandle } from '../fs/dir.js';
 import { operandRef, type FileRef } from '../fs/open.js';
-import { pathFields } from '../fs/path.js';
 import { statAt } from '../fs/stat.js';
 import { sharedPool, type TaskRunner } from './pool.js';
 import { FileStatus, type FileBatchResult } from './tasks.js';
@@ -81,7 +81,7 @@ export type FileDigest =
 /** A walked file as a FileSource: the directory is retained until its result is out. */
 export function walkedFile(dir: DirHandle, ref: FileRef, bytes: Uint8Array): FileSource {
   dir.retain();
-  return pathFields(bytes).pathBytes === undefined ? { ref, dir } : { ref, dir, pathBytes: bytes };
+  return isUtf8(bytes) ? { ref, dir } : { ref, dir, pathBytes: bytes };
 }
 
 

@@ -23,7 +23,8 @@ export async function* digestTreeBatches(dir: string, options: BulkDigestOptions
   // Sync walker: the scheduler drains it between pool messages without a microtask per entry.
   function* files(): Generator<FileSource> {
     for (const e of walkSync(dir, options.signal ? { signal: options.signal } : {})) {
-      if (e.type === 'file') yield walkedFile(e.dir, entryRef(e.dir, e.name, e.ino), e.pathBytes);
+      // The walk already made the path text: the ref reuses it.
+      if (e.type === 'file') yield walkedFile(e.dir, entryRef(e.dir, e.name, e.ino, e.path), e.pathBytes);
       else side.push(skippedEntry(e));
     }
   }
