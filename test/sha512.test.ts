@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run as importVerb } from '../src/cli/import.js';
 import { run as verifyCas } from '../src/cli/verify-cas.js';
 import { run as checkOverlay } from '../src/cli/check-overlay.js';
+import { run as checkImage } from '../src/cli/check-image.js';
+import { run as imageVerb } from '../src/cli/image.js';
 import { parseDumpLine } from '../src/composefs/dump.js';
 import { setXattrSync } from '../src/kernel/index.js';
 import { formatMetacopy } from '../src/overlay/metacopy.js';
@@ -99,6 +101,36 @@ describe('a SHA-512 composefs-rs repository', () => {
     const cas = await cli(verifyCas, [repo, '--json']);
     expect(cas.status).toBe(1);
     expect(JSON.parse(cas.out).findings).toEqual([expect.objectContaining({ code: 'object-digest-mismatch', path: `objects/${victim}` })]);
+  });
+
+  it('image create --repo writes SHA-512 metacopy digests (algorithm 2); check-image and the repository fsck judge them', async () => {
+    const image = path.join(work, 'sha512.cfs');
+    const fresh = path.join(work, 'repo-image');
+    const made = await cli(imageVerb, ['create', src, image, '--repo', fresh, '--hash-alg', 'sha512', '--no-fsync']);
+    expect(made.err).toBe('');
+    expect(made.status).toBe(0);
+    // composefs-info (and so `image dump`) shows SHA-256 metacopy digests only: the SHA-512 ones
+    // show as 128-hex payloads here, and check-image below reads their metacopy (algorithm 2).
+    const dumped = await cli(imageVerb, ['dump', image]);
+    const stored = dumped.out.split('\n').filter((l) => l !== '').map((l, i) => parseDumpLine(l, i + 1)).filter((rec) => rec.payload !== null && rec.mode >= 0o100000 && rec.mode < 0o120000);
+    expect(stored.map((rec) => Buffer.from(rec.payload!).toString().length)).toEqual([129, 129, 129, 129]);
+    // The same image from the dump import wrote for the same tree.
+    const fromDump = path.join(work, 'sha512-from-dump.cfs');
+    fs.writeFileSync(path.join(work, 'sha512.dump'), dump, 'latin1');
+    expect((await cli(imageVerb, ['create', '--from-file', path.join(work, 'sha512.dump'), fromDump])).status).toBe(0);
+    expect(fs.readFileSync(fromDump).equals(fs.readFileSync(image))).toBe(true);
+    const ok = await cli(checkImage, [image, '--objects', path.join(fresh, 'objects'), '--verity=require', '--json']);
+    expect(ok.status).toBe(0);
+    expect(JSON.parse(ok.out).summary).toMatchObject({ filesChecked: 5, filesOk: 5, objectsHashed: 4 });
+    // In the repository as composefs-rs keeps images (images/<digest> -> ../objects/…), fsck'd whole.
+    const hex = execFileSync(FSVERITY ?? 'fsverity', ['digest', '--hash-alg=sha512', '--compact', image], { encoding: 'utf8' }).trim();
+    fs.mkdirSync(path.join(fresh, 'objects', hex.slice(0, 2)), { recursive: true });
+    fs.copyFileSync(image, path.join(fresh, 'objects', hex.slice(0, 2), hex.slice(2)));
+    fs.mkdirSync(path.join(fresh, 'images'));
+    fs.symlinkSync(`../objects/${hex.slice(0, 2)}/${hex.slice(2)}`, path.join(fresh, 'images', hex));
+    const fsck = await cli(verifyCas, [fresh, '--json']);
+    expect(fsck.status).toBe(0);
+    expect(JSON.parse(fsck.out).summary).toMatchObject({ hashAlg: 'sha512', imagesChecked: 1, imagesCorrupted: 0 });
   });
 
   it('refuses to mix algorithms, and SHA-512 in a composefs digest store', async () => {

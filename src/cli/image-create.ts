@@ -14,6 +14,7 @@ import type { Readable } from 'node:stream';
 import { parseBackendChoice } from '../backends/index.js';
 import { buildImage, writeImage, type ImageOptions, type ImageSource } from '../composefs/writer.js';
 import { closeSharedPool } from '../pool/pool.js';
+import { initRepository } from '../cas/layout.js';
 import { usageError, VeritreeError } from '../report/errors.js';
 import { fromSystemError } from '../report/errno.js';
 import { parseVerbArgs } from './args.js';
@@ -31,6 +32,10 @@ Options:
   --from-file            SOURCE is a composefs dump, not a directory
   --digest-store=DIR     copy the files referenced by digest into the object store DIR
                          (DIR/XX/<62 hex>; directory SOURCE only, as with mkcomposefs)
+  --repo=REPO            the same into a composefs-rs repository (REPO/objects, meta.json);
+                         its algorithm (sha512 for a new one, or --hash-alg) names the objects
+                         and the metacopy digests (algorithm 2 for SHA-512)
+  --hash-alg=ALG         sha256 or sha512 objects (with --repo; directory SOURCE only)
   --print-digest         print the fs-verity digest of the image
   --print-digest-only    print the digest, write no image (then give no IMAGE)
   --min-version=N        lowest format version (default 0)
@@ -51,6 +56,8 @@ Exit status: 0 done, 2 failure or usage error.
 const OPTIONS = {
   'from-file': { type: 'boolean' },
   'digest-store': { type: 'string' },
+  repo: { type: 'string' },
+  'hash-alg': { type: 'string' },
   'print-digest': { type: 'boolean' },
   'print-digest-only': { type: 'boolean' },
   'min-version': { type: 'string' },
@@ -68,6 +75,8 @@ const OPTIONS = {
 const PREFIX = 'veritree image create';
 
 interface Plan {
+  /** A composefs-rs repository to store the objects in (its meta.json says the algorithm). */
+  repo: string | undefined;
   source: string;
   fromFile: boolean;
   output: string | null;
@@ -98,6 +107,9 @@ function parse(args: string[]): Plan | 'help' {
     if (!/^[1-9][0-9]*$/.test(v.threads)) throw usageError(`--threads must be a positive integer, got ${JSON.stringify(v.threads)}`);
     threads = Number(v.threads);
   }
+  if (v['digest-store'] !== undefined && v.repo !== undefined) throw usageError('--digest-store and --repo exclude each other');
+  if (v['hash-alg'] !== undefined && v['hash-alg'] !== 'sha256' && v['hash-alg'] !== 'sha512') throw usageError(`--hash-alg must be sha256 or sha512, got ${JSON.stringify(v['hash-alg'])}`);
+  if (v['hash-alg'] === 'sha512' && v.repo === undefined && !fromFile) throw usageError('--hash-alg sha512 needs --repo: composefs digest stores (--digest-store) hold SHA-256 objects');
   const minVersion = versionOption('min-version', v['min-version']);
   const maxVersion = versionOption('max-version', v['max-version']);
   const backend = v.backend !== undefined ? parseBackendChoice(v.backend) : undefined;
@@ -109,11 +121,13 @@ function parse(args: string[]): Plan | 'help' {
     ...(v['use-epoch'] === true ? { useEpoch: true } : {}),
     ...(v['skip-devices'] === true ? { skipDevices: true } : {}),
     ...(v['digest-store'] !== undefined && !fromFile ? { digestStore: v['digest-store'] } : {}),
+    ...(v['hash-alg'] !== undefined ? { objectHashAlg: v['hash-alg'] as 'sha256' | 'sha512' } : {}),
     ...(threads !== undefined ? { threads } : {}),
     ...(backend !== undefined ? { backend } : {}),
     ...(v['no-fsync'] === true ? { fsync: false } : {}),
   };
   return {
+    repo: v.repo !== undefined && !fromFile ? v.repo : undefined,
     source,
     fromFile,
     output: digestOnly ? null : positionals[1]!,
@@ -171,9 +185,14 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   }
   try {
     const source = await loadSource(plan, io);
+    let options = plan.options;
+    if (plan.repo !== undefined) {
+      const repo = await initRepository(plan.repo, plan.options.objectHashAlg);
+      options = { ...options, digestStore: repo.objects, objectHashAlg: repo.hashAlg };
+    }
     const result = plan.output === null || toStdout
-      ? await buildImage(source, plan.options)
-      : await writeImage(source, plan.output, plan.options);
+      ? await buildImage(source, options)
+      : await writeImage(source, plan.output, options);
     if (toStdout) await write(io.stdout, result.image);
     if (plan.printDigest) await write(io.stdout, `${result.digest}\n`);
     return EXIT_OK;

@@ -331,8 +331,9 @@ function addOverlayXattrs(node: CfsNode, version: number, fail: TreeErrorFactory
   if (type === S_IFREG && node.size > 0 && node.content === null) {
     let metacopy = EMPTY;
     if (node.digest !== null) {
-      // version 0, length 36, flags 0, hash algorithm 1 (SHA-256), digest (docs/FORMATS.md §3.3).
-      metacopy = Buffer.concat([Buffer.from([0, 4 + node.digest.length, 0, 1]), node.digest]);
+      // version 0, length, flags 0, hash algorithm (1 SHA-256, 36 bytes in all; 2 SHA-512, 68, as
+      // composefs-rs writes for SHA-512 repositories), digest (docs/FORMATS.md §3.3).
+      metacopy = Buffer.concat([Buffer.from([0, 4 + node.digest.length, 0, node.digest.length === 64 ? 2 : 1]), node.digest]);
     }
     mustSetXattr(node, XATTR_METACOPY, metacopy, fail);
     if (node.payload !== null && node.payload.length > 0) {

@@ -59,6 +59,11 @@ export interface ImageOptions extends Pick<BulkDigestOptions, 'threads' | 'pool'
   readonly skipDevices?: boolean;
   /** Directory input: copy the files referenced by digest into this object store. */
   readonly digestStore?: string;
+  /**
+   * Directory input: the objects' fs-verity hash (default sha256, what mkcomposefs writes; sha512
+   * for composefs-rs SHA-512 repositories: 128-hex names, metacopy algorithm 2).
+   */
+  readonly objectHashAlg?: 'sha256' | 'sha512';
   /** fsync new objects before renaming them into place (default true; the image is always fsynced). */
   readonly fsync?: boolean;
 }
@@ -330,6 +335,7 @@ async function fillContent(files: readonly SourceFile[], options: ImageOptions):
   const digests = new Array<string>(big.length);
   const opts: BulkDigestOptions = {
     ...IMAGE_VERITY,
+    hashAlg: options.objectHashAlg ?? 'sha256',
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
     ...(options.pool !== undefined ? { pool: options.pool } : {}),
     ...(options.backend !== undefined ? { backend: options.backend } : {}),
@@ -348,7 +354,7 @@ async function fillContent(files: readonly SourceFile[], options: ImageOptions):
   }
   let objects: ImageResult['objects'] = null;
   if (options.digestStore !== undefined) {
-    const store = new ObjectStore(options.digestStore, { fsync: options.fsync !== false });
+    const store = new ObjectStore(options.digestStore, { fsync: options.fsync !== false, hashAlg: options.objectHashAlg ?? 'sha256' });
     const firstByDigest = new Map<string, number>();
     digests.forEach((hex, i) => {
       if (!firstByDigest.has(hex)) firstByDigest.set(hex, i);
