@@ -191,7 +191,7 @@ describe('fixture images from the source tree (mkcomposefs SRC)', () => {
     const out = path.join(work, 'conflict.cfs');
     const r = await create(['--skip-xattrs', '--user-xattrs', src, out]);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/^veritree image create: .*--skip-xattrs.*--user-xattrs.*\n$/);
+    expect(r.err).toMatch(/^veritree image create: .*--skip-xattrs.*--user-xattrs.*\nRun 'veritree image create --help' for usage\.\n$/);
     expect(fs.existsSync(out)).toBe(false);
   });
 
@@ -208,7 +208,7 @@ describe('fixture images from the source tree (mkcomposefs SRC)', () => {
       expect(fs.lstatSync(sock).isSocket()).toBe(true);
       const r = await create([dir, out]);
       expect(r.code).toBe(2);
-      expect(r.err).toBe(`veritree image create: ${sock}: socket (cannot be stored in a composefs image)\n`);
+      expect(r.err).toBe(`veritree image create: import-unsupported: ${sock}: socket (cannot be stored in a composefs image)\n`);
       expect(fs.existsSync(out)).toBe(false);
       await expect(buildImage({ kind: 'directory', path: dir })).rejects.toMatchObject({ code: 'import-unsupported', path: sock });
     } finally {
@@ -230,7 +230,7 @@ describe('failures leave no image', () => {
     const out = path.join(dir, 'bad.cfs');
     const r = await create(['--from-file', dump, out]);
     expect(r.code).toBe(2);
-    expect(r.err).toBe(`veritree image create: ${dump}: dump line 3: mode "4x755" is not octal\n`);
+    expect(r.err).toBe(`veritree image create: dump-invalid: ${dump}: dump line 3: mode "4x755" is not octal\n`);
     expect(filesIn(dir)).toEqual([]);
   });
 
@@ -279,7 +279,7 @@ describe('failures leave no image', () => {
       const r = veritree(['image', 'create', src, out], asRoot ? { uid: 65534, gid: 65534 } : {});
       if (asRoot && r.status === null) ctx.skip('running the CLI as uid 65534 was refused in this sandbox');
       expect(r.status).toBe(2);
-      expect(r.stderr).toBe(`veritree image create: ${secret}: permission denied\n`);
+      expect(r.stderr).toBe(`veritree image create: permission-denied: ${secret}: permission denied\n`);
       expect(fs.existsSync(out)).toBe(false);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -288,14 +288,14 @@ describe('failures leave no image', () => {
 
   it('a missing source, a file as source, and bad options: exit 2', async () => {
     const out = path.join(work, 'x.cfs');
-    expect((await create([path.join(work, 'missing'), out])).err).toBe(`veritree image create: ${path.join(work, 'missing')}: no such file or directory\n`);
-    expect((await create([fixture('small.dump'), out])).err).toBe(`veritree image create: ${fixture('small.dump')}: not a directory\n`);
+    expect((await create([path.join(work, 'missing'), out])).err).toBe(`veritree image create: not-found: ${path.join(work, 'missing')}: no such file or directory\n`);
+    expect((await create([fixture('small.dump'), out])).err).toBe(`veritree image create: not-a-directory: ${fixture('small.dump')}: not a directory\n`);
     for (const args of [['--max-version=2', fixture('small.dump'), out], ['--min-version=x', fixture('small.dump'), out],
       ['--threads=0', fixture('small.dump'), out], [fixture('small.dump')], ['--print-digest-only', fixture('small.dump'), out],
       ['-', out], ['--bogus', fixture('small.dump'), out]]) {
       const r = await create(args);
       expect(r.code, args.join(' ')).toBe(2);
-      expect(r.err.split('\n').length, r.err).toBe(2); // one line
+      expect(r.err.split('\n'), r.err).toEqual([expect.stringMatching(/^veritree image create: /), "Run 'veritree image create --help' for usage.", '']); // the reason, the hint
       expect(r.err.startsWith('veritree image create: ')).toBe(true);
     }
     expect(fs.existsSync(out)).toBe(false);
@@ -306,7 +306,7 @@ describe('failures leave no image', () => {
     fs.writeFileSync(out, 'old');
     const r = await create(['--from-file', '-', out], Buffer.from('/ 0 100644 1 0 0 0 0.0 - - -\n'));
     expect(r.code).toBe(2);
-    expect(r.err).toBe('veritree image create: <stdin>: dump line 1: the root must be a directory\n');
+    expect(r.err).toBe('veritree image create: dump-invalid: <stdin>: dump line 1: the root must be a directory\n');
     expect(fs.readFileSync(out, 'utf8')).toBe('old');
   });
 

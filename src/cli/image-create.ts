@@ -13,12 +13,12 @@ import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { parseBackendChoice } from '../backends/index.js';
 import { buildImage, writeImage, type ImageOptions, type ImageSource } from '../composefs/writer.js';
-import { closeSharedPool } from '../pool/pool.js';
 import { initRepository } from '../cas/layout.js';
-import { usageError, VeritreeError } from '../report/errors.js';
+import { asVeritreeError, usageError, withPath } from '../report/errors.js';
 import { fromSystemError } from '../report/errno.js';
-import { parseVerbArgs } from './args.js';
-import { EXIT_FAILURE, EXIT_OK, write, type CliIO } from './io.js';
+import type { ParsedVerbArgs } from './args.js';
+import { defineVerb } from './verb.js';
+import { EXIT_OK, write, type CliIO, type Verb } from './io.js';
 
 const HELP = `Usage: veritree image create [options] SOURCE IMAGE
        veritree image create --from-file [options] DUMP|- IMAGE
@@ -72,8 +72,6 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const PREFIX = 'veritree image create';
-
 interface Plan {
   /** A composefs-rs repository to store the objects in (its meta.json says the algorithm). */
   repo: string | undefined;
@@ -90,9 +88,7 @@ function versionOption(name: string, value: string | undefined): number | undefi
   return Number(value);
 }
 
-function parse(args: string[]): Plan | 'help' {
-  const { values: v, positionals } = parseVerbArgs(args, OPTIONS);
-  if (v.help === true) return 'help';
+function parse({ values: v, positionals }: ParsedVerbArgs<typeof OPTIONS>): Plan {
   const digestOnly = v['print-digest-only'] === true;
   if (positionals.length === 0) throw usageError('no source path specified');
   if (positionals.length > 2) throw usageError('too many arguments');
@@ -152,37 +148,19 @@ async function loadSource(plan: Plan, io: CliIO): Promise<ImageSource> {
   return { kind: 'dump', text, path: plan.source };
 }
 
-/** `PATH: reason`: the error's own path, else the source it concerns (a dump line, an option). */
-function describe(err: unknown, plan: Plan | null): string {
-  if (err instanceof VeritreeError) {
-    if (err.path !== undefined) return err.describe();
-    if (err.code === 'usage' || plan === null) return err.message;
-    return `${plan.fromFile && plan.source === '-' ? '<stdin>' : plan.source}: ${err.message}`;
-  }
-  return err instanceof Error ? err.message : String(err);
-}
+export const run: Verb = defineVerb({
+  name: 'image create',
+  help: HELP,
+  options: OPTIONS,
+  usesPool: true,
+  settings: parse,
+  run: (plan, { io, fail }) => create(plan, io, fail),
+});
 
-export async function run(args: string[], io: CliIO): Promise<number> {
-  let plan: Plan | 'help';
-  try {
-    plan = parse(args);
-  } catch (err) {
-    await write(io.stderr, `${PREFIX}: ${describe(err, null)} (see --help)\n`);
-    return EXIT_FAILURE;
-  }
-  if (plan === 'help') {
-    await write(io.stdout, HELP);
-    return EXIT_OK;
-  }
+async function create(plan: Plan, io: CliIO, fail: (err: unknown) => Promise<number>): Promise<number> {
   const toStdout = plan.output === '-';
-  if (toStdout && (io.stdout as { isTTY?: boolean }).isTTY === true) {
-    await write(io.stderr, `${PREFIX}: standard output is a terminal; refusing to write an image to it\n`);
-    return EXIT_FAILURE;
-  }
-  if (toStdout && plan.printDigest) {
-    await write(io.stderr, `${PREFIX}: --print-digest would mix with an image written to standard output\n`);
-    return EXIT_FAILURE;
-  }
+  if (toStdout && (io.stdout as { isTTY?: boolean }).isTTY === true) return fail(usageError('standard output is a terminal; refusing to write an image to it'));
+  if (toStdout && plan.printDigest) return fail(usageError('--print-digest would mix with an image written to standard output'));
   try {
     const source = await loadSource(plan, io);
     let options = plan.options;
@@ -190,16 +168,13 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       const repo = await initRepository(plan.repo, plan.options.objectHashAlg);
       options = { ...options, digestStore: repo.objects, objectHashAlg: repo.hashAlg };
     }
-    const result = plan.output === null || toStdout
-      ? await buildImage(source, options)
-      : await writeImage(source, plan.output, options);
+    const result = plan.output === null || toStdout ? await buildImage(source, options) : await writeImage(source, plan.output, options);
     if (toStdout) await write(io.stdout, result.image);
     if (plan.printDigest) await write(io.stdout, `${result.digest}\n`);
     return EXIT_OK;
   } catch (err) {
-    await write(io.stderr, `${PREFIX}: ${describe(err, plan)}\n`);
-    return EXIT_FAILURE;
-  } finally {
-    await closeSharedPool();
+    // A dump line's error names no file: it is about the dump given.
+    const e = asVeritreeError(err);
+    throw e.path === undefined && e.code !== 'usage' ? withPath(e, plan.fromFile && plan.source === '-' ? '<stdin>' : plan.source) : e;
   }
 }

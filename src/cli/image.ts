@@ -25,6 +25,7 @@ import { dumpLines, lsLines } from '../composefs/info.js';
 export { dumpRecord, formatDump, formatLs } from '../composefs/info.js';
 import { VeritreeError, usageError } from '../report/errors.js';
 import { EXIT_FAILURE, EXIT_OK, write } from './io.js';
+import { defineVerb } from './verb.js';
 import type { CliIO, Verb } from './io.js';
 
 const COMMANDS = ['ls', 'objects', 'missing-objects', 'dump'] as const;
@@ -134,19 +135,19 @@ function linesOf(items: Uint8Array[]): Buffer {
   return Buffer.concat(items.flatMap((p) => [p, Buffer.from('\n')]));
 }
 
-export const run: Verb = async (args: string[], io: CliIO): Promise<number> => {
-  if (args[0] === 'create') return (await import('./image-create.js')).run(args.slice(1), io);
-  let opts: Options | 'help';
-  try {
-    opts = parseArgs(args);
-  } catch (err) {
-    io.stderr.write(`veritree image: ${(err as Error).message}\n\n${HELP}`);
-    return EXIT_FAILURE;
-  }
-  if (opts === 'help') {
-    io.stdout.write(HELP);
-    return EXIT_OK;
-  }
+const readVerb: Verb = defineVerb({
+  name: 'image',
+  help: HELP,
+  options: { help: { type: 'boolean', short: 'h' } } as const,
+  // composefs-info's grammar: options anywhere before `--`, `--opt VALUE` or `--opt=VALUE`.
+  parse: parseArgs,
+  run: (opts, { io }) => readImages(opts, io),
+});
+
+/** `image create …` is its own verb (mkcomposefs' options); the rest read images. */
+export const run: Verb = async (args, io) => (args[0] === 'create' ? (await import('./image-create.js')).run(args.slice(1), io) : readVerb(args, io));
+
+async function readImages(opts: Options, io: CliIO): Promise<number> {
   const { basedir, command } = opts;
   if (command === 'missing-objects' && basedir !== undefined) {
     try {
@@ -176,4 +177,4 @@ export const run: Verb = async (args: string[], io: CliIO): Promise<number> => {
   if (command === 'objects') await write(io.stdout, linesOf(uniqueSorted(payloads)));
   if (command === 'missing-objects') await write(io.stdout, linesOf(await missingObjects(basedir, payloads)));
   return status;
-};
+}

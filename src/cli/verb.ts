@@ -28,8 +28,13 @@ export interface VerbSpec<O extends OptionsConfig, S> {
   readonly name: string;
   readonly help: string;
   readonly options: O;
-  /** Parsed arguments → the verb's settings; throws a usage error for bad ones. */
-  readonly settings: (parsed: ParsedVerbArgs<O>, io: CliIO) => S | Promise<S>;
+  /** Parsed arguments → the verb's settings; throws a usage error for bad ones (unless `parse`). */
+  readonly settings?: (parsed: ParsedVerbArgs<O>, io: CliIO) => S | Promise<S>;
+  /**
+   * A verb whose arguments follow another tool's grammar (`image` reads composefs-info's) parses
+   * them itself: settings, or 'help'. Everything else about running it stays the runner's.
+   */
+  readonly parse?: (args: string[]) => S | 'help';
   /** The work: returns the exit status (0 ok, 1 problems found, 2 failure). */
   readonly run: (settings: S, ctx: VerbContext) => Promise<number>;
   /** SIGINT stops the work gracefully (said on stderr with `interruptNotice`). */
@@ -54,12 +59,22 @@ export function defineVerb<O extends OptionsConfig & { help: { type: 'boolean'; 
     };
     let settings: S;
     try {
-      const parsed = parseVerbArgs(args, spec.options);
-      if ((parsed.values as { help?: boolean }).help === true) {
-        await write(io.stdout, spec.help);
-        return EXIT_OK;
+      if (spec.parse !== undefined) {
+        const own = spec.parse(args);
+        if (own === 'help') {
+          await write(io.stdout, spec.help);
+          return EXIT_OK;
+        }
+        settings = own;
+      } else {
+        const parsed = parseVerbArgs(args, spec.options);
+        if ((parsed.values as { help?: boolean }).help === true) {
+          await write(io.stdout, spec.help);
+          return EXIT_OK;
+        }
+        if (spec.settings === undefined) throw new TypeError(`verb ${spec.name} declares neither settings nor parse`);
+        settings = await spec.settings(parsed, io);
       }
-      settings = await spec.settings(parsed, io);
     } catch (err) {
       if (err instanceof TypeError || err instanceof RangeError) return fail(new VeritreeError('usage', err.message));
       return fail(err);
