@@ -14,6 +14,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { snapshot } from './helpers/snapshot.js';
 import { checkRepository, type RepositoryFinding, type RepositoryCheckOptions, type RepositorySummary } from '../src/cas/repository.js';
 import { ObjectStore } from '../src/composefs/store.js';
 import { importTree } from '../src/composefs/import.js';
@@ -94,21 +95,6 @@ function flipByte(file: string, at: number): void {
   fs.writeFileSync(file, b);
 }
 
-/** Everything about a tree a read-only check must not change (atime aside). */
-function snapshot(root: string): string[] {
-  const out: string[] = [];
-  const visit = (rel: string) => {
-    const abs = path.join(root, rel);
-    const st = fs.lstatSync(abs, { bigint: true });
-    let content = '';
-    if (st.isFile()) content = crypto.createHash('sha256').update(fs.readFileSync(abs)).digest('hex');
-    if (st.isSymbolicLink()) content = fs.readlinkSync(abs);
-    out.push(`${rel} ${st.mode} ${st.size} ${st.mtimeNs} ${st.ino} ${content}`);
-    if (st.isDirectory()) for (const n of fs.readdirSync(abs).sort()) visit(path.join(rel, n));
-  };
-  visit('.');
-  return out;
-}
 
 const codesOf = (fs_: RepositoryFinding[]) => fs_.map((f) => `${f.code} ${f.path}`).sort();
 

@@ -11,6 +11,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { snapshot } from './helpers/snapshot.js';
 import { CLI, veritree } from './helpers/cli.js';
 import { digestFileSync, type HashPool } from '../src/index.js';
 import { verifyCas } from '../src/cas/check.js';
@@ -50,21 +51,6 @@ function objectFiles(store: string): string[] {
     .flatMap((d) => fs.readdirSync(path.join(store, d)).sort().map((f) => `${d}/${f}`));
 }
 
-/** Everything about a tree that a read-only check must not change (atime aside). */
-function snapshot(root: string): string[] {
-  const out: string[] = [];
-  const visit = (rel: string) => {
-    const abs = path.join(root, rel);
-    const st = fs.lstatSync(abs, { bigint: true });
-    let content = '';
-    if (st.isFile() && (Number(st.mode) & 0o444) !== 0) content = crypto.createHash('sha256').update(fs.readFileSync(abs)).digest('hex');
-    if (st.isSymbolicLink()) content = fs.readlinkSync(abs);
-    out.push(`${rel} ${st.mode} ${st.size} ${st.mtimeNs} ${st.ino} ${content}`);
-    if (st.isDirectory()) for (const n of fs.readdirSync(abs).sort()) visit(path.join(rel, n));
-  };
-  visit('.');
-  return out;
-}
 
 function flipByte(file: string, at: number): void {
   const b = fs.readFileSync(file);
