@@ -87,6 +87,8 @@ export function streamSettings(v: StreamOptionValues, operands: readonly string[
 }
 
 export interface StreamRun {
+  /** Aborted by the first Ctrl-C (the verb runner's): stop reading names, finish what runs. */
+  readonly signal: AbortSignal;
   readonly settings: StreamSettings;
   readonly operands: readonly string[];
   readonly dirs: readonly string[];
@@ -124,13 +126,8 @@ export async function runStream(run: StreamRun, io: CliIO): Promise<number> {
     prefix: 'digest',
   });
 
-  // Ctrl-C: stop reading names, let what is running finish and print, exit 2. Twice: exit at once.
-  const stop = new AbortController();
-  const onSigint = () => {
-    if (stop.signal.aborted) process.exit(EXIT_FAILURE);
-    stop.abort();
-  };
-  process.on('SIGINT', onSigint);
+  // Ctrl-C (the runner's signal): stop reading names, let what is running finish and print, exit 2.
+  const stop = { signal: run.signal };
 
   const { digestFileBatches } = await import('../pool/scheduler.js');
   const { digestTreeBatches } = await import('../pool/tree.js');
@@ -174,7 +171,6 @@ export async function runStream(run: StreamRun, io: CliIO): Promise<number> {
   } catch (err) {
     operational = asVeritreeError(err);
   } finally {
-    process.off('SIGINT', onSigint);
     await trees?.drain();
     await closeSharedPool();
     if (list && list !== io.stdin) (list as fs.ReadStream).destroy();

@@ -6,8 +6,9 @@
  * run by ./digest-stream.ts.
  */
 import fs from 'node:fs';
-import { TREE_OPTIONS, parseIntOption, parseVerbArgs, treeParams } from './args.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, write, type CliIO } from './io.js';
+import { TREE_OPTIONS, parseIntOption, treeParams, type ParsedVerbArgs } from './args.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, write, type CliIO, type Verb } from './io.js';
+import { defineVerb } from './verb.js';
 import { CALIBRATE_ABOVE_BYTES, parseBackendChoice, resolveBackend } from '../backends/index.js';
 import { digestFile, digestStream, type DigestPlan } from '../merkle/file.js';
 import type { FileDigest } from '../pool/scheduler.js';
@@ -93,60 +94,68 @@ const OPTIONS = {
 /** Files above this size are worth spreading over the pool even when digested alone. */
 const POOL_SINGLE_FILE_ABOVE = 32 << 20;
 
-/** Long on purpose: fsverity-compatible option handling and the three output paths (single files in order, stdin, trees) share one output object. */
-export async function run(args: string[], io: CliIO): Promise<number> {
-  let parsed;
-  let plan: DigestPlan;
-  let threads: number;
-  let usePool = false;
-  let pool: TaskRunner | undefined;
-  let stream: StreamSettings | undefined;
-  try {
-    parsed = parseVerbArgs(args, OPTIONS);
-    if (parsed.values.help) {
-      io.stdout.write(HELP);
-      return EXIT_OK;
+interface Settings {
+  readonly parsed: ParsedVerbArgs<typeof OPTIONS>;
+  readonly plan: DigestPlan;
+  readonly threads: number;
+  readonly stream: StreamSettings | undefined;
+  /** Many files, a tree, a list, or one big file: the worker pool (and Ctrl-C finishes what runs). */
+  readonly pool: TaskRunner | undefined;
+}
+
+export const run: Verb = defineVerb({
+  name: 'digest',
+  help: HELP,
+  options: OPTIONS,
+  settings: digestSettings,
+  // Ctrl-C lets the pool finish what it runs and prints it; one file in this thread just stops.
+  interruptible: (s) => s.pool !== undefined,
+  usesPool: true,
+  run: (s, { io, signal }) => digestAll(s, io, signal),
+});
+
+async function digestSettings(parsed: ParsedVerbArgs<typeof OPTIONS>, io: CliIO): Promise<Settings> {
+  const dirs = parsed.values.recursive ?? [];
+  if (parsed.positionals.length === 0 && dirs.length === 0 && parsed.values['files-from'] === undefined) throw usageError('no FILE given');
+  const stream = wantsStream(parsed.values) ? streamSettings(parsed.values, parsed.positionals, dirs) : undefined;
+  const params = treeParams(parsed.values);
+  const keepTree = parsed.values['out-merkle-tree'] !== undefined;
+  if ((keepTree || parsed.values['out-descriptor'] !== undefined) && (parsed.positionals.length !== 1 || dirs.length > 0))
+    throw usageError('--out-merkle-tree and --out-descriptor take a single FILE');
+  if (parsed.positionals.filter((p) => p === '-').length > 1) throw usageError("'-' (standard input) may be given once");
+  const backendChoice = parsed.values.backend !== undefined ? parseBackendChoice(parsed.values.backend) : undefined;
+  const threads = parseIntOption('threads', parsed.values.threads) ?? defaultThreads();
+  if (threads < 1) throw usageError('--threads must be at least 1');
+  const files = parsed.positionals;
+  const usePool =
+    stream !== undefined ||
+    dirs.length > 0 ||
+    files.length > 1 ||
+    (files.length === 1 && files[0] !== '-' && threads > 1 && !keepTree && sizeOf(files[0]!) > POOL_SINGLE_FILE_ABOVE);
+  // Workers boot (~90 ms) while this thread calibrates the backends.
+  const pool = usePool ? (await import('../pool/pool.js')).sharedPool(threads) : undefined;
+  // Explicit files only (no -r, no stdin): whether they hold enough to make calibrating pay off.
+  // Stats stop at the threshold, so thousands of files given by xargs cost no extra start-up.
+  let expectedBytes: number | undefined;
+  if (dirs.length === 0 && !files.includes('-') && stream?.filesFrom === undefined) {
+    expectedBytes = 0;
+    for (const f of files) {
+      if (expectedBytes >= CALIBRATE_ABOVE_BYTES) break;
+      expectedBytes += sizeOf(f);
     }
-    const dirs = parsed.values.recursive ?? [];
-    if (parsed.positionals.length === 0 && dirs.length === 0 && parsed.values['files-from'] === undefined) throw usageError('no FILE given');
-    if (wantsStream(parsed.values)) stream = streamSettings(parsed.values, parsed.positionals, dirs);
-    const params = treeParams(parsed.values);
-    const keepTree = parsed.values['out-merkle-tree'] !== undefined;
-    if ((keepTree || parsed.values['out-descriptor'] !== undefined) && (parsed.positionals.length !== 1 || dirs.length > 0))
-      throw usageError('--out-merkle-tree and --out-descriptor take a single FILE');
-    if (parsed.positionals.filter((p) => p === '-').length > 1) throw usageError("'-' (standard input) may be given once");
-    const backendChoice = parsed.values.backend !== undefined ? parseBackendChoice(parsed.values.backend) : undefined;
-    threads = parseIntOption('threads', parsed.values.threads) ?? defaultThreads();
-    if (threads < 1) throw usageError('--threads must be at least 1');
-    const files = parsed.positionals;
-    usePool =
-      stream !== undefined ||
-      dirs.length > 0 ||
-      files.length > 1 ||
-      (files.length === 1 && files[0] !== '-' && threads > 1 && !keepTree && sizeOf(files[0]!) > POOL_SINGLE_FILE_ABOVE);
-    // Workers boot (~90 ms) while this thread calibrates the backends.
-    if (usePool) pool = (await import('../pool/pool.js')).sharedPool(threads);
-    // Explicit files only (no -r, no stdin): whether they hold enough to make calibrating pay off.
-    // Stats stop at the threshold, so thousands of files given by xargs cost no extra start-up.
-    let expectedBytes: number | undefined;
-    if (dirs.length === 0 && !files.includes('-') && stream?.filesFrom === undefined) {
-      expectedBytes = 0;
-      for (const f of files) {
-        if (expectedBytes >= CALIBRATE_ABOVE_BYTES) break;
-        expectedBytes += sizeOf(f);
-      }
-    }
-    plan = { params, backend: resolveBackend(backendChoice, params, io.env, expectedBytes), keepTree };
-  } catch (err) {
-    const e = err instanceof VeritreeError ? err : usageError(String(err));
-    io.stderr.write(`veritree digest: ${e.describe()}\n${e.code === 'usage' ? "Run 'veritree digest --help' for usage.\n" : ''}`);
-    await pool?.destroy();
-    return EXIT_FAILURE;
   }
+  const plan = { params, backend: resolveBackend(backendChoice, params, io.env, expectedBytes), keepTree };
+  return { parsed, plan, threads, stream, pool };
+}
+
+/** Long on purpose: the three output paths of `fsverity digest` (single files in order, stdin, trees) share one output object. */
+async function digestAll(settings: Settings, io: CliIO, signal: AbortSignal): Promise<number> {
+  const { parsed, plan, threads, stream, pool } = settings;
+  const usePool = pool !== undefined;
   const v = parsed.values;
   const dirs = v.recursive ?? [];
   const files = parsed.positionals;
-  if (stream && pool) return runStream({ settings: stream, operands: files, dirs, plan, threads, pool }, io);
+  if (stream && pool) return runStream({ signal, settings: stream, operands: files, dirs, plan, threads, pool }, io);
   const out = new DigestOutput(io, plan, v.json === true, v.compact === true, v['for-builtin-sig'] === true);
   // Progress goes to stderr; only when the digests themselves are not being drawn on the terminal.
   const stdoutIsTTY = (io.stdout as { isTTY?: boolean }).isTTY === true;
@@ -169,13 +178,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     return out.finish();
   }
 
-  // Ctrl-C: stop submitting, print what finished, exit 2. A second Ctrl-C exits at once.
-  const stop = new AbortController();
-  const onSigint = () => {
-    if (stop.signal.aborted) process.exit(EXIT_FAILURE);
-    stop.abort();
-  };
-  process.on('SIGINT', onSigint);
+  // Ctrl-C (the runner's signal): stop submitting, print what finished, exit 2.
+  const stop = { signal };
   const stdinResult = files.includes('-') ? await digestStream(io.stdin, plan, '-').catch((e: unknown) => e as VeritreeError) : undefined;
   const opts = { hashAlg: plan.params.alg.name, blockSize: plan.params.blockSize, salt: plan.params.salt, backend: plan.backend, threads, signal: stop.signal };
   const { digestFileBatches } = await import('../pool/scheduler.js');
@@ -231,7 +235,6 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       }
     }
   } finally {
-    process.off('SIGINT', onSigint);
     await closeSharedPool();
   }
   const code = await out.finish(stop.signal.aborted);

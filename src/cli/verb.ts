@@ -37,8 +37,8 @@ export interface VerbSpec<O extends OptionsConfig, S> {
   readonly parse?: (args: string[]) => S | 'help';
   /** The work: returns the exit status (0 ok, 1 problems found, 2 failure). */
   readonly run: (settings: S, ctx: VerbContext) => Promise<number>;
-  /** SIGINT stops the work gracefully (said on stderr with `interruptNotice`). */
-  readonly interruptible?: boolean;
+  /** SIGINT stops the work gracefully (said on stderr with `interruptNotice`); may depend on the settings. */
+  readonly interruptible?: boolean | ((settings: S) => boolean);
   readonly interruptNotice?: string;
   /** The work uses the shared worker pool: it is closed when the work ends. */
   readonly usesPool?: boolean;
@@ -85,13 +85,14 @@ export function defineVerb<O extends OptionsConfig & { help: { type: 'boolean'; 
       stop.abort();
       if (spec.interruptNotice) io.stderr.write(`${io.isTTY ? '\r\x1b[K' : ''}${spec.name}: ${spec.interruptNotice}\n`);
     };
-    if (spec.interruptible) process.on('SIGINT', onSigint);
+    const interruptible = typeof spec.interruptible === 'function' ? spec.interruptible(settings) : spec.interruptible === true;
+    if (interruptible) process.on('SIGINT', onSigint);
     try {
       return await spec.run(settings, { io, signal: stop.signal, fail });
     } catch (err) {
       return fail(err);
     } finally {
-      if (spec.interruptible) process.off('SIGINT', onSigint);
+      if (interruptible) process.off('SIGINT', onSigint);
       if (spec.usesPool) await closeSharedPool();
     }
   };
