@@ -121,7 +121,37 @@ async function veritreeDigestLines(paths, treeArgs = []) {
   return lines;
 }
 
-emit({ start: true, kernel: fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), node: process.version, dist: DIST, engine: Boolean(merkle), digestCli: hasDigestCli });
+/** The guest CPU as the kernel sees it: its model and which VEX-encoded features it offers. */
+function guestCpu() {
+  const info = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  const flags = new Set((/^flags\s*:(.*)$/m.exec(info)?.[1] ?? '').trim().split(/\s+/));
+  return {
+    model: /^model name\s*:\s*(.*)$/m.exec(info)?.[1] ?? '?',
+    vex: ['avx', 'avx2', 'fma', 'f16c', 'bmi1', 'bmi2', 'avx512f'].filter((f) => flags.has(f)),
+    sse41: flags.has('sse4_1'),
+  };
+}
+const CPU = guestCpu();
+
+emit({ start: true, kernel: fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), node: process.version, dist: DIST, engine: Boolean(merkle), digestCli: hasDigestCli, cpu: CPU });
+
+// ---- the guest CPU runs WebAssembly SIMD and veritree's wasm-simd backend ----
+// Under TCG the harness takes AVX away from the guest (vm.mjs TCG_CPU); SIMD128 needs only SSE4.1.
+await check('wasm-simd-in-guest', async () => {
+  // (module (func (result v128) i32.const 0 i8x16.splat i8x16.popcnt))
+  const probe = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+  assert(WebAssembly.validate(probe), `WebAssembly SIMD is not available on the guest CPU (${CPU.model}, sse4_1: ${CPU.sse41})`);
+  if (!merkle || !fs.existsSync(path.join(DIST, 'backends/index.js'))) return { cpu: CPU.model, engine: false };
+  const backends = await imp('backends/index.js');
+  const available = backends.availableBackends?.();
+  if (available) assert(available.includes('wasm-simd'), `wasm-simd backend not available: ${available.join(', ')}`);
+  const files = [1, 4097, 300000].map((n, i) => makeFile(TMPFS, `simd-${n}`, n, 40 + i));
+  const ref = fsverity('digest', ...files).toString('utf8');
+  const mine = [];
+  for (const p of files) mine.push(`sha256:${(await merkle.digestFile(p, { backend: 'wasm-simd' })).hex} ${p}`);
+  eq(mine.join('\n') + '\n', ref, 'digestFile with the wasm-simd backend vs fsverity digest');
+  return { cpu: CPU.model, engine: true };
+});
 
 // ---- enable + measure, sizes around block boundaries ----
 const SIZES = [0, 1, 4095, 4096, 4097, 5 * 1024 * 1024 + 123];

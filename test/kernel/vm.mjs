@@ -12,10 +12,14 @@
  *   node test/kernel/vm.mjs prepare            fetch the kernel, build the initramfs (cached)
  *   node test/kernel/vm.mjs status             say whether a VM can run here, and why not
  *   node test/kernel/vm.mjs run 'SCRIPT'       run SCRIPT (sh) in the guest; exit with its status
+ *                                              (124: timed out, 125: no status, 126: guest kernel crashed)
  * Environment:
  *   VERITREE_KVM_CACHE   cache folder (default /var/cache/veritree-kvm as root, else ~/.cache/veritree-kvm)
  *   VERITREE_KVM_KERNEL_PKG   Debian package to use instead of the newest linux-image-6.12.*-amd64-unsigned
  *   VERITREE_KVM_NO_FETCH=1   never call apt-get (use the cache or fail)
+ *   VERITREE_KVM_CPU     qemu -cpu model instead of TCG_CPU (or of host,-arch-capabilities under KVM)
+ *   VERITREE_KVM_TCG=1   use TCG even where real KVM is available
+ *   VERITREE_KVM_APPEND  extra guest kernel command-line arguments (experiments)
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -264,30 +268,71 @@ export function prepare(opts = {}) {
   return { qemu, kernel, initramfs };
 }
 
-/** Real hardware virtualisation only: the /dev/kvm stand-in on these machines is far slower than TCG. */
+/**
+ * VEX-encoded instruction sets: AVX and what builds on it, and BMI1/BMI2 (VEX too). qemu 7.2 is
+ * the first qemu whose TCG emulates them, and it gets them wrong now and then: node died in the
+ * guest with a kernel oops on a user-mode `vmovq` (c4 c1 f9 6e ca) in V8-generated code
+ * ("#PF: supervisor read access in user mode") and the guest hung mid-test. Without these CPUID
+ * bits V8, OpenSSL and glibc take their SSE paths, which TCG has emulated for many releases.
+ * Naming a feature this qemu already leaves out is harmless.
+ */
+const VEX_FEATURES = ['avx', 'avx2', 'fma', 'f16c', 'bmi1', 'bmi2', 'vaes', 'vpclmulqdq', 'avx-vnni', 'avx512f'];
+
+/**
+ * CPU model under TCG: qemu's `max` without VEX_FEATURES. SSE4.1/4.2 stay, so WebAssembly SIMD
+ * (veritree's wasm-simd backend) still runs in the guest (guest-checks.mjs `wasm-simd-in-guest`).
+ * Chosen by measurement against the named models without AVX (Nehalem, Westmere; Denverton and
+ * Snowridge only add "TCG doesn't support requested feature" warnings), on an otherwise quiet
+ * 2-core host: boot to power-off 2.7 s against 6.9 s, both guest suites 45-47 s against 64-68 s,
+ * the same as plain `max` (3.0 s, 45-48 s). `max` has RDRAND, so the guest kernel's CRNG is
+ * seeded at once; without it getrandom() fails with EAGAIN and mkfs.ext4 of the scratch
+ * filesystem takes 4.2 s instead of 0.16 s (libuuid's time-based fallback) on every boot. And its
+ * AMD vendor string spares the guest the PTI and MDS mitigations an old Intel model gets (Nehalem
+ * with mitigations=off: 54-58 s). Under real KVM the guest gets the host's CPU instead (the silicon executes AVX
+ * correctly). VERITREE_KVM_CPU overrides either.
+ */
+export const TCG_CPU = ['max', ...VEX_FEATURES.map((f) => `-${f}`)].join(',');
+
+/**
+ * Real hardware virtualisation only: the /dev/kvm stand-in on these machines is far slower than
+ * TCG. Under real KVM the guest gets the host's CPU; under TCG, TCG_CPU. VERITREE_KVM_CPU
+ * overrides either (experiments: `VERITREE_KVM_CPU=max node test/kernel/vm.mjs run ...`).
+ */
 export function accel() {
   const real = fs.existsSync('/sys/module/kvm_intel') || fs.existsSync('/sys/module/kvm_amd');
-  if (real && fs.existsSync('/dev/kvm') && process.env.VERITREE_KVM_TCG !== '1') return ['-enable-kvm', '-cpu', 'host,-arch-capabilities'];
-  return ['-accel', 'tcg', '-cpu', 'max'];
+  const cpu = process.env.VERITREE_KVM_CPU || undefined;
+  if (real && fs.existsSync('/dev/kvm') && process.env.VERITREE_KVM_TCG !== '1') return ['-enable-kvm', '-cpu', cpu ?? 'host,-arch-capabilities'];
+  return ['-accel', 'tcg', '-cpu', cpu ?? TCG_CPU];
 }
 
 /**
  * Runs `script` (POSIX sh) in the guest, chrooted into the host's root. Resolves with the guest
- * exit status (`rc`, null if the guest did not report one), whether it timed out, and the console
- * output. `env` values are exported before the script; the working directory is `cwd`.
+ * exit status (`rc`, null if the guest did not report one), whether it timed out, the console
+ * output, `outcome` and `crash` (classifyConsole: a kernel crash is never reported as a mere
+ * timeout), `seconds` of the last boot, `attempts` (boots) and `lockWaitSeconds` (time queued
+ * behind another guest). `env` values are exported before the script; the working directory is
+ * `cwd`.
  */
 export async function runInGuest(script, opts = {}) {
   // One VM at a time (KERNEL-VM.md: 2 TCG vCPUs are CPU-bound): test files run in parallel, so
   // a second caller waits here for the first guest to power off.
+  const queued = Date.now();
   const release = await lockVm(opts.lockWaitMs ?? 300_000);
+  const lockWaitSeconds = (Date.now() - queued) / 1000;
   try {
     for (let attempt = 1; ; attempt++) {
       const r = await runInGuestUnlocked(script, opts);
-      if (!diedBooting(r) || attempt >= BOOT_ATTEMPTS) return r;
+      if (!diedBooting(r) || attempt >= BOOT_ATTEMPTS) {
+        // Said here, not only by the caller's assertions: a crash is never just a timeout.
+        if (r.outcome !== 'clean') process.stderr.write(`[vm] ${describeOutcome(r)}\n`);
+        return { ...r, attempts: attempt, lockWaitSeconds };
+      }
       // Under TCG with 2 vCPUs the stock kernel now and then oopses while patching its own code at
       // boot (an int3 hit in sched_clock_cpu, "Fatal exception in interrupt"), before /init or
       // the test ever runs. That is the emulator, not the code under test: boot again.
-      process.stderr.write(`[vm] guest kernel died while booting (attempt ${attempt} of ${BOOT_ATTEMPTS}); booting again\n`);
+      process.stderr.write(
+        `[vm] guest kernel died while booting (attempt ${attempt} of ${BOOT_ATTEMPTS}: ${r.crash.split('\n')[0].trim()}); booting again\n`,
+      );
     }
   } finally {
     release();
@@ -297,13 +342,88 @@ export async function runInGuest(script, opts = {}) {
 const BOOT_ATTEMPTS = 3;
 
 /**
- * The guest panicked before its /init printed anything of its own (an `@@VM` marker) and before
- * the test script printed a line that is not a kernel message: nothing under test ran.
+ * The guest kernel crashed before its /init printed anything of its own (an `@@VM` marker) and
+ * before the test script printed a line that is not a kernel message, and reported no exit
+ * status: nothing under test ran, so booting again is safe.
  */
-export function diedBooting({ rc, timedOut, output }) {
-  if (rc !== null || timedOut || !/Kernel panic - not syncing/.test(output)) return false;
-  // A booted guest prints nothing of the kernel's (quiet loglevel=3) before the test's own lines.
-  return output.split('\n').every((l) => l === '' || /^\s*\[\s*\d+\.\d+\]/.test(l) || l.startsWith('qemu-system'));
+export function diedBooting(r) {
+  return r.rc === null && !r.timedOut && classifyConsole(r).outcome === 'boot-crash';
+}
+
+/** How many console lines of a crash the harness and the tests quote. */
+export const CRASH_LINES = 15;
+/** A kernel message: printk's timestamp (printk.time=1 on the command line), anywhere in a line. */
+const KMSG = /\[\s*\d+\.\d+\]\s/;
+/**
+ * Kernel text that means the guest kernel itself failed: a panic, an oops ("Oops: 0000 [#1]",
+ * "Oops: int3", "Oops: general protection fault"), "BUG: unable to handle page fault",
+ * "BUG: soft lockup", "kernel BUG at", a general protection fault, also one reported for a user
+ * process by traps.c (under TCG that is the emulator misexecuting an instruction).
+ */
+const CRASH = /Kernel panic - not syncing|\bOops:|\bBUG:|kernel BUG at|general protection|invalid opcode:/;
+/** The end of an oops or panic report. */
+const CRASH_END = /---\[ end (trace|Kernel panic)/;
+
+/** Whether one console line is the start (or any line) of a kernel crash report. */
+export function isCrashLine(line) {
+  const at = line.search(KMSG);
+  return at >= 0 && CRASH.test(line.slice(at));
+}
+
+/**
+ * What the console says happened to a guest run:
+ *  - `boot-crash`: the kernel crashed (panic, oops, BUG) before anything of /init or the test
+ *    printed a line of its own;
+ *  - `crash`: the kernel crashed after the test started (whatever the exit status or timeout);
+ *  - `timeout`: the guest was stopped at its time limit with no crash text on the console;
+ *  - `no-status`: qemu ended without the guest reporting an exit status and without crash text;
+ *  - `clean`: the guest reported its exit status (`rc`, which may be non-zero) and no crash.
+ * `crash` (for both crash outcomes) holds the kernel lines of the report from its first line,
+ * at most CRASH_LINES of them, from the timestamp on (test output interleaved is left out).
+ */
+export function classifyConsole({ rc, timedOut, output }) {
+  const lines = output.split('\n');
+  const at = lines.findIndex(isCrashLine);
+  if (at >= 0) {
+    const crash = lines
+      .slice(at)
+      .map((l) => (l.search(KMSG) >= 0 ? l.slice(l.search(KMSG)) : undefined))
+      .filter((l) => l !== undefined)
+      .slice(0, CRASH_LINES)
+      .join('\n');
+    // A booting guest prints nothing but kernel messages (quiet loglevel=3) and qemu's warnings
+    // before the test's own lines; the crash line itself may carry test output before its
+    // timestamp when the two interleave.
+    const kernelOnly = (l) => l === '' || /^\s*\[\s*\d+\.\d+\]/.test(l) || l.startsWith('qemu-system');
+    const booting = lines.slice(0, at).every(kernelOnly) && kernelOnly(lines[at]);
+    return { outcome: booting ? 'boot-crash' : 'crash', crash };
+  }
+  if (timedOut) return { outcome: 'timeout' };
+  if (rc === null) return { outcome: 'no-status' };
+  return { outcome: 'clean' };
+}
+
+/** One paragraph for a failure message or a log: what happened to the guest, with the evidence. */
+export function describeOutcome(r) {
+  const secs = typeof r.seconds === 'number' ? ` after ${r.seconds.toFixed(1)} s` : '';
+  const c = r.outcome ? r : { ...r, ...classifyConsole(r) };
+  const tail = (n) => (r.output ?? '').trimEnd().split('\n').slice(-n).join('\n');
+  switch (c.outcome) {
+    case 'boot-crash':
+      return `guest kernel crashed while booting${secs}, before the test ran (qemu ${r.qemuStatus ?? '?'}); kernel console:\n${c.crash}`;
+    case 'crash':
+      return (
+        `guest kernel crashed during the test${secs}` +
+        `${r.stoppedOnCrash ? ' (VM stopped on the crash text)' : r.timedOut ? ' (then hung until the timeout)' : ''}` +
+        `${r.rc !== null && r.rc !== undefined ? `, guest exit ${r.rc}` : ''}; kernel console:\n${c.crash}`
+      );
+    case 'timeout':
+      return `guest timed out${secs} with no kernel crash on the console; last console lines:\n${tail(20)}`;
+    case 'no-status':
+      return `guest ended without reporting an exit status (qemu exit ${r.qemuStatus ?? '?'}) and with no kernel crash on the console; last console lines:\n${tail(20)}`;
+    default:
+      return `guest exited ${r.rc}${secs}`;
+  }
 }
 
 /** Exclusive lock file in the cache dir holding the owner's pid; a dead owner's lock is taken over. */
@@ -351,7 +471,15 @@ function hiddenByGuestTmpfs(dirs) {
   return out;
 }
 
-async function runInGuestUnlocked(script, { env = {}, cwd = process.cwd(), timeoutMs = 120_000, memoryMiB = 1024, cpus = 2, scratchMiB = 256, onLine, prepared, shares = [] } = {}) {
+/**
+ * One boot, without the lock or the boot retry (exported for the harness's own tests, which run
+ * it with a stand-in for qemu). The result adds to runInGuest's: `stoppedOnCrash` (the harness
+ * killed the VM after crash text), `outcome` and `crash` (classifyConsole).
+ */
+export async function runInGuestUnlocked(
+  script,
+  { env = {}, cwd = process.cwd(), timeoutMs = 120_000, crashGraceMs = 5_000, memoryMiB = 1024, cpus = 2, scratchMiB = 256, onLine, prepared, shares = [] } = {},
+) {
   const { qemu, kernel, initramfs } = prepared ?? prepare();
   const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
   const lines = [
@@ -387,7 +515,10 @@ async function runInGuestUnlocked(script, { env = {}, cwd = process.cwd(), timeo
       '-serial', 'stdio',
       '-kernel', kernelImage,
       '-initrd', initrd,
-      '-append', 'console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init',
+      // printk.time=1: every kernel line carries a timestamp, which is how classifyConsole tells
+      // kernel text from the test's. oops=panic: an oops powers the guest off (panic=-1 reboots,
+      // -no-reboot exits) instead of leaving it half alive.
+      '-append', `console=ttyS0 quiet loglevel=3 printk.time=1 oops=panic panic=-1 rdinit=/init ${process.env.VERITREE_KVM_APPEND ?? ''}`.trim(),
       '-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
       ...extra.flatMap((p, i) => ['-virtfs', `local,path=${p},mount_tag=share${i},security_model=none,readonly=on,multidevs=remap`]),
       '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04',
@@ -402,7 +533,10 @@ async function runInGuestUnlocked(script, { env = {}, cwd = process.cwd(), timeo
       partial += text;
       const parts = partial.split('\n');
       partial = parts.pop() ?? '';
-      for (const l of parts) onLine?.(l);
+      for (const l of parts) {
+        watch(l);
+        onLine?.(l);
+      }
     };
     child.stdout.on('data', feed);
     child.stderr.on('data', feed);
@@ -411,15 +545,38 @@ async function runInGuestUnlocked(script, { env = {}, cwd = process.cwd(), timeo
       timedOut = true;
       child.kill('SIGKILL');
     }, timeoutMs);
+    // A kernel crash on the console: the guest may hang after it (an oops in a process holding a
+    // lock the others need) or run on in a state nothing can be concluded from, so stop it once
+    // the report has been printed (its end marker, or crashGraceMs after its first line) instead
+    // of waiting for the timeout. With oops=panic the guest normally powers off by itself first.
+    let stoppedOnCrash = false;
+    let crashTimer;
+    const stopOnCrash = (ms) => {
+      clearTimeout(crashTimer);
+      crashTimer = setTimeout(() => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        stoppedOnCrash = true;
+        child.kill('SIGKILL');
+      }, ms);
+    };
+    let crashSeen = false;
+    const watch = (l) => {
+      if (!crashSeen && isCrashLine(l)) {
+        crashSeen = true;
+        stopOnCrash(crashGraceMs);
+      } else if (crashSeen && CRASH_END.test(l)) stopOnCrash(Math.min(500, crashGraceMs));
+    };
     const status = await new Promise((resolve, reject) => {
       child.on('error', reject);
       child.on('close', (code) => resolve(code));
     });
     clearTimeout(timer);
+    clearTimeout(crashTimer);
     if (partial) onLine?.(partial);
     // isa-debug-exit: qemu exits with (value << 1) | 1; 0 would mean the guest never wrote it.
-    const rc = !timedOut && typeof status === 'number' && status % 2 === 1 ? (status - 1) / 2 : null;
-    return { rc, qemuStatus: status, timedOut, output: out, seconds: (Date.now() - started) / 1000 };
+    const rc = !timedOut && !stoppedOnCrash && typeof status === 'number' && status % 2 === 1 ? (status - 1) / 2 : null;
+    const r = { rc, qemuStatus: status, timedOut, stoppedOnCrash, output: out, seconds: (Date.now() - started) / 1000 };
+    return { ...r, ...classifyConsole(r) };
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
@@ -449,8 +606,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(proces
       process.exitCode = s.ok ? 0 : 1;
     } else if (cmd === 'run') {
       const r = await runInGuest(rest.join(' '), { onLine: (l) => process.stdout.write(l + '\n'), timeoutMs: Number(process.env.VERITREE_KVM_TIMEOUT ?? 600) * 1000 });
-      log(`guest exit ${r.rc ?? 'none'} (qemu ${r.qemuStatus}${r.timedOut ? ', timed out' : ''}) in ${r.seconds.toFixed(1)} s`);
-      process.exitCode = r.rc ?? 125;
+      log(`guest exit ${r.rc ?? 'none'} (qemu ${r.qemuStatus}, ${r.outcome}) in ${r.seconds.toFixed(1)} s`);
+      // 126: the guest kernel crashed; 124: timed out; 125: no exit status for another reason.
+      process.exitCode = r.outcome === 'crash' || r.outcome === 'boot-crash' ? 126 : r.timedOut ? 124 : (r.rc ?? 125);
     } else {
       process.stderr.write('usage: vm.mjs prepare | status | run SCRIPT\n');
       process.exitCode = 2;
