@@ -10,7 +10,7 @@
  *   in flight and reports it, marked interrupted, exit 2), a second exits at once;
  * - the worker pool's lifetime: closed when the work ends, however it ends.
  */
-import { closeSharedPool } from '../pool/pool.js';
+import { closeSharedPoolIfOpen } from '../pool/shared.js';
 import { asVeritreeError, VeritreeError } from '../report/errors.js';
 import { escapeText } from '../report/text.js';
 import { parseVerbArgs, type OptionsConfig, type ParsedVerbArgs } from './args.js';
@@ -93,7 +93,7 @@ export function defineVerb<O extends OptionsConfig & { help: { type: 'boolean'; 
       return fail(err);
     } finally {
       if (interruptible) process.off('SIGINT', onSigint);
-      if (spec.usesPool) await closeSharedPool();
+      if (spec.usesPool) await closeSharedPoolIfOpen();
     }
   };
 }

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
 import { internalError, workerFailed, type VeritreeError } from '../report/errors.js';
 import { compiledWasmModules } from '../backends/wasm.js';
+import { registerSharedPool } from './shared.js';
 import { defaultThreads, InlineRunner, type TaskRunner } from './runner.js';
 import type { FileBatchResult, FileBatchTask, PostedTask, RangeResult, RangeTask } from './tasks.js';
 
@@ -121,11 +122,13 @@ export function sharedPool(threads: number = defaultThreads()): TaskRunner {
     shared = undefined;
   }
   shared ??= threads === 1 ? new InlineRunner() : new HashPool(threads);
+  registerSharedPool(closeSharedPool);
   return shared;
 }
 
 export async function closeSharedPool(): Promise<void> {
   const p = shared;
   shared = undefined;
+  registerSharedPool(undefined);
   await p?.destroy();
 }
