@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { guestTrouble as describeTrouble, type GuestRun } from './helpers/guest.js';
 // @ts-expect-error plain JS harness shared with the kernel tests
 import * as vm from './kernel/vm.mjs';
 import { FIXTURES_DIR } from './helpers/fixtures.js';
@@ -37,26 +38,9 @@ interface PhaseLine {
 
 let skipReason: string | undefined;
 let lines: PhaseLine[] = [];
-/** runInGuest's result; `outcome`/`crash` from vm.classifyConsole. */
-interface GuestRun {
-  rc: number | null;
-  timedOut: boolean;
-  stoppedOnCrash: boolean;
-  attempts?: number;
-  lockWaitSeconds?: number;
-  outcome: 'clean' | 'crash' | 'boot-crash' | 'timeout' | 'no-status';
-  crash?: string;
-  seconds: number;
-  output: string;
-}
 let guest: GuestRun | undefined;
 
-/** Why the guest gave no (complete) answer: a kernel crash with its first lines, a timeout, … */
-function guestTrouble(): string {
-  if (!guest) return 'the guest did not run';
-  if (guest.outcome !== 'clean') return vm.describeOutcome(guest) as string;
-  return `guest exited ${guest.rc} without finishing; last console lines:\n${guest.output.slice(-4000)}`;
-}
+const guestTrouble = (): string => describeTrouble(guest);
 
 /** Compiled JS for the guest: build/dist when it has fresh check-image code, else a private build. */
 function compiledDist(): string {
