@@ -128,10 +128,6 @@ export function workerFailed(message: string, cause?: unknown): VeritreeError {
   return new VeritreeError('worker-failed', message, cause !== undefined ? { cause } : {});
 }
 
-export function benchFailed(message: string, cause?: unknown): VeritreeError {
-  return new VeritreeError('bench-failed', message, cause !== undefined ? { cause } : {});
-}
-
 /** A broken invariant of veritree itself: a bug, reported as one. */
 export function internalError(message: string): VeritreeError {
   return new VeritreeError('internal-error', message);
