@@ -25,6 +25,8 @@ export function escapeBytes(bytes: Uint8Array, flags: number = ESCAPE_STANDARD):
   if ((flags & ESCAPE_LONE_DASH) !== 0 && bytes.length === 1 && bytes[0] === 0x2d) return '\\x2d';
   const keepSpace = (flags & NOESCAPE_SPACE) !== 0;
   const escapeEqual = (flags & ESCAPE_EQUAL) !== 0;
+  // Most fields (paths, payloads) need no escape: one scan, one decode, no per-byte appends.
+  if (needsNoEscape(bytes, escapeEqual)) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
   let out = '';
   for (const c of bytes) {
     switch (c) {
@@ -37,6 +39,14 @@ export function escapeBytes(bytes: Uint8Array, flags: number = ESCAPE_STANDARD):
     out += printable ? String.fromCharCode(c) : `\\x${HEX[c >> 4]}${HEX[c & 15]}`;
   }
   return out;
+}
+
+function needsNoEscape(bytes: Uint8Array, escapeEqual: boolean): boolean {
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i]!;
+    if (c < 0x21 || c > 0x7e || c === 0x5c || (escapeEqual && c === 0x3d)) return false;
+  }
+  return true;
 }
 
 /** One path of a composefs tree, the fields of a dump line. */
@@ -61,9 +71,7 @@ export interface DumpRecord {
 }
 
 function hexDigest(d: Uint8Array): string {
-  let s = '';
-  for (const b of d) s += HEX[b >> 4]! + HEX[b & 15]!;
-  return s;
+  return Buffer.from(d.buffer, d.byteOffset, d.length).toString('hex');
 }
 
 /** Formats one dump line (without the newline), byte-compatible with composefs-info `dump`. */

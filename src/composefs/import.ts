@@ -21,7 +21,7 @@
  */
 import { formatDumpLine, type DumpRecord } from './dump.js';
 import { INLINE_CONTENT_MAX, preorder, readSourceTree, type SourceNode } from './source.js';
-import { ObjectStore, identityOf, objectPayload, type StoredObject } from './store.js';
+import { ObjectStore, ObjectTally, identityOf, objectPayload, type StoredObject } from './store.js';
 import { digestFiles, type BulkDigestOptions } from '../pool/scheduler.js';
 import { fileChanged } from '../report/errors.js';
 
@@ -37,7 +37,6 @@ const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
 /** composefs-info's view of a whiteout's parent in a format-1 image (§4.4 quirk, §4.6 item 3). */
 const WHITEOUT_PARENT_XATTRS = ['trusted.overlay.opaque', 'user.overlay.opaque'] as const;
-const STORE_CONCURRENCY = 4;
 
 export interface ImportOptions extends Pick<BulkDigestOptions, 'threads' | 'pool' | 'backend' | 'signal'> {
   /** fsync new objects (default true). */
@@ -127,14 +126,6 @@ function dumpRecordOf(n: SourceNode, object: StoredObject | undefined, isRoot: b
   };
 }
 
-async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
 /** Imports `src` into `store`; returns the dump text and counts. Throws on the first failure. */
 export async function importTree(src: string, store: ObjectStore, options: ImportOptions = {}): Promise<ImportResult> {
   if (typeof src !== 'string' || src.length === 0) throw new TypeError(`source must be a non-empty path, got ${JSON.stringify(src)}`);
@@ -144,6 +135,7 @@ export async function importTree(src: string, store: ObjectStore, options: Impor
     return await importNodes(tree.root, store, options);
   } finally {
     tree.close();
+    store.close();
   }
 }
 
@@ -153,42 +145,36 @@ async function importNodes(root: SourceNode, store: ObjectStore, options: Import
   const big = regular.filter((n) => n.ref !== undefined);
   const small = regular.filter((n) => n.content !== undefined);
 
-  // Digest the big files on the pool (each reopened beneath the source root, the inode listed),
-  // then store each distinct digest once.
+  // Digest the big files on the pool (each reopened beneath the source root, the inode listed);
+  // the workers store the files they hash from memory, the rest is stored here, each digest once.
   const digests = new Array<string>(big.length);
   const opts: BulkDigestOptions = {
-    hashAlg: store.hashAlg, blockSize: 4096,
+    hashAlg: store.hashAlg, blockSize: 4096, store: store.sink(),
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
     ...(options.pool !== undefined ? { pool: options.pool } : {}),
     ...(options.backend !== undefined ? { backend: options.backend } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
   };
+  const tally = new ObjectTally(store);
   for await (const d of digestFiles(big.map((n) => ({ ref: n.ref! })), opts)) {
     if (!d.ok) throw d.error;
     const n = big[d.index]!;
     if (d.size !== n.st.size) throw fileChanged(n.path, `size ${n.st.size} when listed, ${d.size} bytes digested`);
     digests[d.index] = d.hex;
+    tally.note(d, n.ref!, identityOf(n.st));
   }
-  const firstByDigest = new Map<string, number>();
-  digests.forEach((hex, i) => {
-    if (!firstByDigest.has(hex)) firstByDigest.set(hex, i);
-  });
-  const stored = new Map<string, StoredObject>();
-  await mapLimit([...firstByDigest.entries()], STORE_CONCURRENCY, async ([hex, i]) => {
-    const n = big[i]!;
-    stored.set(hex, await store.addDigested(n.ref!, hex, identityOf(n.st)));
-  });
+  await tally.finish();
   const objectOf = new Map<SourceNode, StoredObject>();
-  big.forEach((n, i) => objectOf.set(n, stored.get(digests[i]!)!));
+  big.forEach((n, i) => objectOf.set(n, tally.get(digests[i]!)!));
 
   const treeHasWhiteout = nodes.some(isWhiteout);
   let dump = '';
   for (const n of nodes) dump += `${formatDumpLine(dumpRecordOf(n, objectOf.get(n), n === root, treeHasWhiteout))}\n`;
-  const objs = [...stored.values()];
+  const objs = tally.objects();
   return {
     dump,
     files: { total: regular.length, stored: big.length, inline: small.length, empty: regular.length - big.length - small.length },
-    objects: { referenced: objs.length, added: objs.filter((o) => o.added).length, existing: objs.filter((o) => !o.added).length },
+    objects: tally.counts(),
     objectPaths: objs.map((o) => o.objectPath).sort(),
   };
 }

@@ -4,23 +4,29 @@
  * `DIR/XX/<62 hex>` — which is also the image payload, the redirect minus its `/`.
  *
  * Writing follows mkcomposefs' `copy_file_with_dirs_if_needed`: an object that already exists is
- * left alone (identical content is stored once); otherwise the file is copied into a temporary
- * file inside the store (`fs.copyFile` with COPYFILE_FICLONE: a reflink where the filesystem can,
- * else copy_file_range / read-write), made mode 0644, fsynced, and renamed into place — a reader
- * sees the whole object or none. The bytes stored are checked to be the bytes digested: a source
- * that changes meanwhile is refused (`file-changed`), a stream is digested from the stored copy.
+ * left alone (identical content is stored once); otherwise the content goes into an unnamed file in
+ * its fan-out directory (fs/publish.ts: O_TMPFILE, mode 0644), is made durable, and only then is
+ * named — a reader sees the whole object or none, and nothing is ever replaced. The bytes stored
+ * are the bytes digested: bulk callers let the pool workers store the files they hash from memory
+ * (`sink()`, pool/batch-store.ts); `addDigested` copies a larger file with copy_file_range (a
+ * reflink where the filesystem can) and refuses a source that changed since it was digested
+ * (`file-changed`); a stream is digested from the stored copy.
+ *
+ * Durability: with `fsync` (the default) no object is named before its bytes are on disk — one
+ * fsync per object here, one syncfs per batch on the workers (the same guarantee, one device
+ * flush per batch instead of per object).
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { digestFile, planDigest, type DigestPlan } from '../merkle/file.js';
-import { fileChanged, notRegularFile, VeritreeError, writeFailed } from '../report/errors.js';
+import { fileChanged, notRegularFile, writeFailed } from '../report/errors.js';
 import { fromSystemError } from '../report/errno.js';
-import { AT_FDCWD } from '../fs/dir.js';
+import { AT_FDCWD, openDirectory, type DirHandle } from '../fs/dir.js';
 import { closeFile, openRegularFile, type FileRef } from '../fs/open.js';
-import { statFd, type FileStat } from '../fs/stat.js';
+import { openOrCreateSubdir, PendingFile } from '../fs/publish.js';
+import { statAt, statFd, type FileStat } from '../fs/stat.js';
+import type { StoreWire } from '../pool/tasks.js';
 
 /** mkcomposefs: `fchmod(0644)` on every object, whatever the source mode (fixture README "Surprises" 4). */
 export const OBJECT_MODE = 0o644;
@@ -84,6 +90,7 @@ export class ObjectStore {
   readonly hashAlg: ObjectHashAlg;
   readonly #fsync: boolean;
   readonly #plan: DigestPlan;
+  #root: DirHandle | undefined;
 
   constructor(dir: string, options: ObjectStoreOptions = {}) {
     if (typeof dir !== 'string' || dir.length === 0) throw new TypeError(`object store dir must be a non-empty path, got ${JSON.stringify(dir)}`);
@@ -103,6 +110,20 @@ export class ObjectStore {
   async has(digestHex: string): Promise<boolean> {
     const st = await fs.promises.lstat(this.objectPath(digestHex)).catch(() => undefined);
     return st !== undefined && st.isFile();
+  }
+
+  /**
+   * The store for pool workers (BulkDigestOptions.store): they store what they hash from memory.
+   * Valid until `close()`.
+   */
+  sink(): StoreWire {
+    return { dirfd: this.#open().fd, path: this.dir, durability: this.#fsync ? 'syncfs' : 'none', fileMode: OBJECT_MODE, dirMode: FANOUT_DIR_MODE };
+  }
+
+  /** Closes the store's directory (opened on first write; reopened if used again). */
+  close(): void {
+    this.#root?.release();
+    this.#root = undefined;
   }
 
   /** Stores a file (by path; never follows a symlink) or a stream. */
@@ -127,111 +148,154 @@ export class ObjectStore {
   async addDigested(source: string | FileRef, digestHex: string, before: SourceIdentity): Promise<StoredObject> {
     const payload = objectPayload(digestHex);
     const final = path.join(this.dir, payload);
-    const existing = await fs.promises.lstat(final).catch(() => undefined);
-    if (existing !== undefined && existing.isFile() && existing.size === before.size) {
-      return { digest: digestHex, payload, objectPath: final, size: before.size, added: false };
-    }
-    if (existing !== undefined && existing.isDirectory()) {
-      throw writeFailed(final, 'a directory occupies the object name');
-    }
-    await this.#mkdirFanout(path.dirname(final));
-    const tmp = this.#tempName();
-    // The source is opened once, without following a symlink, and must be the inode digested;
-    // the copy reads that open file (its /proc/self/fd link), not whatever its name means now.
-    const ref: FileRef = typeof source === 'string' ? { dirfd: AT_FDCWD, name: source, path: source, ino: before.ino } : { ...source, ino: before.ino };
-    const { fd } = openRegularFile(ref);
+    const fanfd = this.#fanout(digestHex);
     try {
-      await fs.promises.copyFile(`/proc/self/fd/${fd}`, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL).catch((err: unknown) => {
-        throw fromSystemError(err, ref.path, 'read');
-      });
-      const after = statFd(fd);
-      const copied = await fs.promises.stat(tmp);
-      if (typeof after === 'number' || !sameIdentity(before, after) || copied.size !== before.size) {
-        throw fileChanged(ref.path, `size ${before.size} when digested, ${copied.size} bytes copied`);
+      const name = digestHex.slice(2);
+      if (this.#stored(fanfd, name, final, before.size)) return { digest: digestHex, payload, objectPath: final, size: before.size, added: false };
+      // The source is opened once, without following a symlink, and must be the inode digested;
+      // the copy reads that open file, not whatever its name means now.
+      const ref: FileRef = typeof source === 'string' ? { dirfd: AT_FDCWD, name: source, path: source, ino: before.ino } : { ...source, ino: before.ino };
+      const { fd } = openRegularFile(ref);
+      let file: PendingFile | undefined;
+      try {
+        file = PendingFile.create(fanfd, OBJECT_MODE, final);
+        const copied = await file.copyFrom(fd, before.size, ref.path);
+        const after = statFd(fd);
+        if (typeof after === 'number' || !sameIdentity(before, after) || copied !== before.size) {
+          throw fileChanged(ref.path, `size ${before.size} when digested, ${copied} bytes copied`);
+        }
+        if (this.#fsync) await file.syncAsync();
+        const added = file.commit(name);
+        return { digest: digestHex, payload, objectPath: final, size: before.size, added };
+      } catch (err) {
+        file?.discard();
+        throw err;
+      } finally {
+        closeFile(fd);
       }
-      await this.#seal(tmp);
-      const added = await this.#commit(tmp, final);
-      return { digest: digestHex, payload, objectPath: final, size: before.size, added };
-    } catch (err) {
-      await fs.promises.rm(tmp, { force: true }).catch(() => {});
-      throw err;
     } finally {
-      closeFile(fd);
+      closeFile(fanfd);
     }
   }
 
   async #addStream(stream: Readable): Promise<StoredObject> {
-    await fs.promises.mkdir(this.dir, { recursive: true }).catch((err: unknown) => {
-      throw fromSystemError(err, this.dir, 'write');
-    });
-    const tmp = this.#tempName();
+    const root = this.#open();
+    const file = PendingFile.create(root.fd, OBJECT_MODE, path.join(this.dir, '(new object)'));
     try {
-      await pipeline(stream, fs.createWriteStream(tmp, { flags: 'wx', mode: OBJECT_MODE })).catch((err: unknown) => {
-        throw err instanceof VeritreeError ? err : fromSystemError(err, tmp, 'write');
-      });
-      // Digest what was stored, so the name always matches the bytes on disk.
-      const d = await digestFile(tmp, this.#plan);
+      let size = 0;
+      try {
+        for await (const chunk of stream) {
+          const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array);
+          file.write(bytes);
+          size += bytes.length;
+        }
+      } catch (err) {
+        throw fromSystemError(err, this.dir, 'read');
+      }
+      // Digest what was stored (through the open file), so the name always matches the bytes.
+      const d = await digestFile(`/proc/self/fd/${file.fd}`, this.#plan);
       const payload = objectPayload(d.hex);
       const final = path.join(this.dir, payload);
-      const existing = await fs.promises.lstat(final).catch(() => undefined);
-      if (existing !== undefined && existing.isFile() && existing.size === d.size) {
-        await fs.promises.rm(tmp, { force: true });
-        return { digest: d.hex, payload, objectPath: final, size: d.size, added: false };
+      const fanfd = this.#fanout(d.hex);
+      try {
+        const name = d.hex.slice(2);
+        if (this.#stored(fanfd, name, final, size)) {
+          file.discard();
+          return { digest: d.hex, payload, objectPath: final, size, added: false };
+        }
+        if (this.#fsync) await file.syncAsync();
+        const added = file.commit(name, fanfd);
+        return { digest: d.hex, payload, objectPath: final, size, added };
+      } finally {
+        closeFile(fanfd);
       }
-      await this.#mkdirFanout(path.dirname(final));
-      await this.#seal(tmp);
-      const added = await this.#commit(tmp, final);
-      return { digest: d.hex, payload, objectPath: final, size: d.size, added };
     } catch (err) {
-      await fs.promises.rm(tmp, { force: true }).catch(() => {});
+      file.discard();
       throw err;
     }
   }
 
-  /**
-   * Puts the sealed temporary file in place under its final name, never replacing one: link(2)
-   * fails with EEXIST when another writer (a concurrent import) got there first, and then that
-   * object counts as existing, not added. The temporary name is removed either way.
-   */
-  async #commit(tmp: string, final: string): Promise<boolean> {
-    try {
-      await fs.promises.link(tmp, final);
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw fromSystemError(err, final, 'write');
-    } finally {
-      await fs.promises.rm(tmp, { force: true }).catch(() => {});
-    }
+  /** A regular file of `size` bytes under the name: stored already. A directory there is an error. */
+  #stored(fanfd: number, name: string, final: string, size: number): boolean {
+    const st = statAt(fanfd, name, false);
+    if (typeof st === 'number') return false;
+    if (st.kind === 'directory') throw writeFailed(final, 'a directory occupies the object name');
+    return st.kind === 'file' && st.size === size;
   }
 
-  /** mode 0644 whatever the umask or source mode, then fsync. */
-  async #seal(tmp: string): Promise<void> {
-    const fh = await fs.promises.open(tmp, 'r+').catch((err: unknown) => {
-      throw fromSystemError(err, tmp, 'write');
-    });
-    try {
-      await fh.chmod(OBJECT_MODE);
-      if (this.#fsync) await fh.sync();
-    } catch (err) {
-      throw fromSystemError(err, tmp, 'write');
-    } finally {
-      await fh.close();
+  /** The store directory, created if missing (the operand path is the caller's: followed). */
+  #open(): DirHandle {
+    if (!this.#root) {
+      try {
+        fs.mkdirSync(this.dir, { recursive: true });
+      } catch (err) {
+        throw fromSystemError(err, this.dir, 'write');
+      }
+      this.#root = openDirectory(this.dir, { follow: true });
     }
+    return this.#root;
   }
 
-  async #mkdirFanout(dir: string): Promise<void> {
-    try {
-      const created = await fs.promises.mkdir(dir, { recursive: true, mode: FANOUT_DIR_MODE });
-      // mkdir's mode is filtered by the umask; mkcomposefs' directories are 0755.
-      if (created !== undefined) await fs.promises.chmod(dir, FANOUT_DIR_MODE);
-    } catch (err) {
-      throw fromSystemError(err, dir, 'write');
-    }
+  /** The fan-out directory `XX` of a digest, created 0755 when missing; the caller closes it. */
+  #fanout(digestHex: string): number {
+    const fan = digestHex.slice(0, 2);
+    return openOrCreateSubdir(this.#open().fd, fan, FANOUT_DIR_MODE, path.join(this.dir, fan));
+  }
+}
+
+/** How many copies `ObjectTally.finish` runs at once (each on libuv's thread pool). */
+const STORE_CONCURRENCY = 4;
+
+/**
+ * The objects of one bulk store (import, image create): the results of a pool digest with
+ * `sink()` are noted as they come — stored by a worker, or left for `finish()` to copy here (files
+ * too large to stage) — each distinct digest once; `added` when some copy created the object.
+ */
+export class ObjectTally {
+  readonly #store: ObjectStore;
+  readonly #objects = new Map<string, StoredObject>();
+  readonly #rest = new Map<string, { source: FileRef; identity: SourceIdentity }>();
+
+  constructor(store: ObjectStore) {
+    this.#store = store;
   }
 
-  /** `DIR/.tmp-…` like mkcomposefs' `.tmpXXXXXX`: same filesystem as the objects, so rename is atomic. */
-  #tempName(): string {
-    return path.join(this.dir, `.tmp-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
+  /** A digest result of `source` (which had `identity` when listed). */
+  note(d: { readonly hex: string; readonly size: number; readonly stored?: 'added' | 'existing' }, source: FileRef, identity: SourceIdentity): void {
+    if (d.stored) this.#record({ digest: d.hex, payload: objectPayload(d.hex), objectPath: this.#store.objectPath(d.hex), size: d.size, added: d.stored === 'added' });
+    else if (!this.#rest.has(d.hex)) this.#rest.set(d.hex, { source, identity });
+  }
+
+  /** Copies the files no worker stored (unless another file of the same digest was). */
+  async finish(): Promise<void> {
+    const todo = [...this.#rest.entries()].filter(([hex]) => !this.#objects.has(hex));
+    this.#rest.clear();
+    let next = 0;
+    const lane = async () => {
+      while (next < todo.length) {
+        const [hex, { source, identity }] = todo[next++]!;
+        this.#record(await this.#store.addDigested(source, hex, identity));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(STORE_CONCURRENCY, todo.length) }, lane));
+  }
+
+  get(digestHex: string): StoredObject | undefined {
+    return this.#objects.get(digestHex);
+  }
+
+  objects(): StoredObject[] {
+    return [...this.#objects.values()];
+  }
+
+  counts(): { referenced: number; added: number; existing: number } {
+    let added = 0;
+    for (const o of this.#objects.values()) if (o.added) added++;
+    return { referenced: this.#objects.size, added, existing: this.#objects.size - added };
+  }
+
+  #record(o: StoredObject): void {
+    const had = this.#objects.get(o.digest);
+    if (!had || (o.added && !had.added)) this.#objects.set(o.digest, o);
   }
 }

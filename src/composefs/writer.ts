@@ -30,7 +30,7 @@
  * any failure nothing is left under the output name.
  */
 import { parseDumpLine } from './dump.js';
-import { ObjectStore, identityOf, objectPayload, type StoredObject } from './store.js';
+import { ObjectStore, ObjectTally, identityOf, objectPayload } from './store.js';
 import {
   DUMP_INLINE_CONTENT_MAX, FORMAT_VERSION_MAX, INLINE_CONTENT_MAX, PATH_MAX, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK,
   S_IFSOCK, addChild, fileType, followLinks, isDir, lookupChild, newNode, serializeErofs, setXattr, validMode,
@@ -87,7 +87,6 @@ export interface ImageResult {
 }
 
 const IMAGE_VERITY = { hashAlg: 'sha256', blockSize: 4096 } as const;
-const STORE_CONCURRENCY = 4;
 const NS_PER_S = 1_000_000_000n;
 
 const u32 = (n: number) => Number(BigInt.asUintN(32, BigInt(n)));
@@ -315,13 +314,6 @@ function treeFromSource(tree: SourceTree, options: ImageOptions): { root: CfsNod
   return { root, files };
 }
 
-async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 interface ContentPass {
   files: NonNullable<ImageResult['files']>;
@@ -332,41 +324,35 @@ interface ContentPass {
 async function fillContent(files: readonly SourceFile[], options: ImageOptions): Promise<ContentPass> {
   const small = files.filter((f) => f.node.size > 0 && f.node.size <= INLINE_CONTENT_MAX);
   const big = files.filter((f) => f.node.size > INLINE_CONTENT_MAX);
-  const digests = new Array<string>(big.length);
-  const opts: BulkDigestOptions = {
-    ...IMAGE_VERITY,
-    hashAlg: options.objectHashAlg ?? 'sha256',
-    ...(options.threads !== undefined ? { threads: options.threads } : {}),
-    ...(options.pool !== undefined ? { pool: options.pool } : {}),
-    ...(options.backend !== undefined ? { backend: options.backend } : {}),
-    ...(options.signal !== undefined ? { signal: options.signal } : {}),
-  };
-  if (big.length > 0) {
-    // Each reopened beneath the source root, no symlink followed, the inode listed.
-    for await (const d of digestFiles(big.map((f) => ({ ref: f.source.ref! })), opts)) {
-      if (!d.ok) throw d.error;
-      const f = big[d.index]!;
-      if (d.size !== f.node.size) throw fileChanged(f.source.path, `size ${f.node.size} when listed, ${d.size} bytes digested`);
-      digests[d.index] = d.hex;
-      f.node.digest = d.digest;
-      f.node.payload = Buffer.from(objectPayload(d.hex));
+  const store = options.digestStore !== undefined ? new ObjectStore(options.digestStore, { fsync: options.fsync !== false, hashAlg: options.objectHashAlg ?? 'sha256' }) : undefined;
+  const tally = store ? new ObjectTally(store) : undefined;
+  try {
+    const opts: BulkDigestOptions = {
+      ...IMAGE_VERITY,
+      hashAlg: options.objectHashAlg ?? 'sha256',
+      // The workers store what they hash from memory; larger files are stored below.
+      ...(store ? { store: store.sink() } : {}),
+      ...(options.threads !== undefined ? { threads: options.threads } : {}),
+      ...(options.pool !== undefined ? { pool: options.pool } : {}),
+      ...(options.backend !== undefined ? { backend: options.backend } : {}),
+      ...(options.signal !== undefined ? { signal: options.signal } : {}),
+    };
+    if (big.length > 0) {
+      // Each reopened beneath the source root, no symlink followed, the inode listed.
+      for await (const d of digestFiles(big.map((f) => ({ ref: f.source.ref! })), opts)) {
+        if (!d.ok) throw d.error;
+        const f = big[d.index]!;
+        if (d.size !== f.node.size) throw fileChanged(f.source.path, `size ${f.node.size} when listed, ${d.size} bytes digested`);
+        f.node.digest = d.digest;
+        f.node.payload = Buffer.from(objectPayload(d.hex));
+        tally?.note(d, f.source.ref!, identityOf(f.source.st));
+      }
     }
+    await tally?.finish();
+  } finally {
+    store?.close();
   }
-  let objects: ImageResult['objects'] = null;
-  if (options.digestStore !== undefined) {
-    const store = new ObjectStore(options.digestStore, { fsync: options.fsync !== false, hashAlg: options.objectHashAlg ?? 'sha256' });
-    const firstByDigest = new Map<string, number>();
-    digests.forEach((hex, i) => {
-      if (!firstByDigest.has(hex)) firstByDigest.set(hex, i);
-    });
-    const stored: StoredObject[] = [];
-    await mapLimit([...firstByDigest.entries()], STORE_CONCURRENCY, async ([hex, i]) => {
-      const f = big[i]!;
-      stored.push(await store.addDigested(f.source.ref!, hex, identityOf(f.source.st)));
-    });
-    const added = stored.filter((o) => o.added).length;
-    objects = { referenced: stored.length, added, existing: stored.length - added };
-  }
+  const objects: ImageResult['objects'] = tally ? tally.counts() : null;
   return {
     files: { total: files.length, external: big.length, inline: small.length, empty: files.length - big.length - small.length },
     objects,

@@ -1,7 +1,8 @@
 /**
  * The libc entry points veritree calls through koffi (prebuilt FFI; nothing compiled at install):
  * the *at() family that resolves names relative to directory descriptors (openat, openat2 through
- * syscall(2), renameat, mkdirat, unlinkat, getdents64), ioctl, statx and the l*xattr family.
+ * syscall(2), renameat, mkdirat, unlinkat, linkat, getdents64), syncfs, copy_file_range, ioctl,
+ * statx and the l*xattr family.
  * Loaded lazily on first use so that importing veritree costs nothing until a call is made.
  * Path arguments take strings or NUL-terminated Buffers (names are bytes on Linux).
  *
@@ -31,6 +32,11 @@ export interface Libc {
   readonly renameat: CFunction<[olddirfd: number, oldpath: CPath, newdirfd: number, newpath: CPath]>;
   readonly mkdirat: CFunction<[dirfd: number, path: CPath, mode: number]>;
   readonly unlinkat: CFunction<[dirfd: number, path: CPath, flags: number]>;
+  readonly linkat: CFunction<[olddirfd: number, oldpath: CPath, newdirfd: number, newpath: CPath, flags: number]>;
+  /** `int syncfs(int fd)`: every dirty page and inode of the filesystem holding `fd`, in one call. */
+  readonly syncfs: CFunction<[fd: number]>;
+  /** `copy_file_range(in, NULL, out, NULL, len, 0)`: copies at (and advances) both file positions. */
+  readonly copyFileRange: CFunction<[fdIn: number, offIn: null, fdOut: number, offOut: null, len: number, flags: number]>;
   /** `int ioctl(int fd, unsigned long request, void *arg)`. */
   readonly ioctl: CFunction<[fd: number, request: number, arg: Uint8Array]>;
   /** `int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf)`. */
@@ -101,6 +107,9 @@ function bind(): Libc {
     renameat: fn('int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)'),
     mkdirat: fn('int mkdirat(int dirfd, const char *path, uint32_t mode)'),
     unlinkat: fn('int unlinkat(int dirfd, const char *path, int flags)'),
+    linkat: fn('int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)'),
+    syncfs: fn('int syncfs(int fd)'),
+    copyFileRange: optional(() => fn('intptr_t copy_file_range(int fd_in, void *off_in, int fd_out, void *off_out, size_t len, unsigned int flags)')),
     // ioctl is variadic in libc; koffi cannot run variadic calls `.async`, so it is declared with a
     // fixed pointer argument. That is call-compatible on Linux ABIs: x86_64 passes the pointer in
     // the same register (the callee reads %al only to decide whether to spill vector registers),

@@ -17,6 +17,7 @@ import { changeText, digestOpenFileSync } from '../merkle/file.js';
 import { closeFile, openRegularFile } from '../fs/open.js';
 import { statFd, type FileStat } from '../fs/stat.js';
 import { errorToWire, paramsFromWire } from './wire.js';
+import { BatchStore, type StoreItem } from './batch-store.js';
 import { FileStatus, type ErrorWire, type FileBatchResult, type FileBatchTask, type RangeResult, type RangeTask } from './tasks.js';
 
 /** Bytes of small-file data staged before one leaf `hashBlocks` call. */
@@ -50,6 +51,11 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
   const roots = keepTree ? new Uint8Array(n * D) : undefined;
   const stageBlocks = Math.max(1, Math.floor(STAGE_BYTES / B));
   const hasher = acquireHasher(task.backend, params);
+  const store = task.store ? new BatchStore(task.store, n) : undefined;
+  const fail = (slot: number, err: unknown) => {
+    status[slot] = FileStatus.Failed;
+    errors[slot] = errorToWire(err, task.files[slot]!.path);
+  };
   try {
     let stage = hasher.inputBuffer(stageBlocks * B);
     let stagedBlocks = 0;
@@ -80,6 +86,17 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
         descriptorView.setUint32(DESC.dataSize + 4, Math.floor(s.size / 2 ** 32), true);
         descriptor.set(root, DESC.rootHash);
         digests.set(hasher.hash(descriptor), s.slot * D);
+      }
+      if (store) {
+        // The staged bytes are still in the hasher's input region (upper levels and descriptors
+        // hash through its copy region), so the objects are written from exactly what was hashed.
+        const data = hasher.inputBuffer(stageBlocks * B);
+        const items: StoreItem[] = staged.map((s) => ({
+          slot: s.slot,
+          hex: Buffer.from(digests.buffer, digests.byteOffset + s.slot * D, D).toString('hex'),
+          data: data.subarray(s.firstBlock * B, s.firstBlock * B + s.size),
+        }));
+        store.storeAll(items, fail);
       }
       staged = [];
       stagedBlocks = 0;
@@ -133,8 +150,7 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
         staged.push({ slot, firstBlock: stagedBlocks, blocks, size });
         stagedBlocks += blocks;
       } catch (err) {
-        status[slot] = FileStatus.Failed;
-        errors[slot] = errorToWire(err, path);
+        fail(slot, err);
       } finally {
         if (fd >= 0) closeFile(fd);
       }
@@ -142,8 +158,10 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
     flush();
   } finally {
     releaseHasher(hasher);
+    store?.close();
   }
-  if (!trees) return { digests, sizes, inos, status, errors };
+  const stored = store ? { stored: store.stored } : {};
+  if (!trees) return { digests, sizes, inos, status, errors, ...stored };
   // One buffer for the whole batch: one transfer, not one per file.
   const treeEnds = new Float64Array(n);
   let total = 0;
@@ -158,7 +176,7 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
     joined.set(t, at);
     at += t.length;
   }
-  return { digests, sizes, inos, status, errors, trees: joined, treeEnds, roots: roots! };
+  return { digests, sizes, inos, status, errors, trees: joined, treeEnds, roots: roots!, ...stored };
 }
 
 const EMPTY = new Uint8Array(0);

@@ -17,7 +17,7 @@ import type { DirHandle } from '../fs/dir.js';
 import { operandRef, type FileRef } from '../fs/open.js';
 import { statAt } from '../fs/stat.js';
 import { sharedPool, type TaskRunner } from './pool.js';
-import { FileStatus, type FileBatchResult } from './tasks.js';
+import { FileStatus, StoredAs, type FileBatchResult, type StoreWire } from './tasks.js';
 import { errorFromWire, paramsToWire } from './wire.js';
 
 export interface BulkDigestOptions extends VerityParamsInput {
@@ -44,6 +44,12 @@ export interface BulkDigestOptions extends VerityParamsInput {
    * long one large file takes. Default: unbounded (completion-order consumers need no window).
    */
   maxAhead?: number;
+  /**
+   * Also store the files the workers hash from memory (up to 1 MiB each) in this content-addressed
+   * store, from the bytes hashed (pool/batch-store.ts); their results say `stored`. Larger files
+   * come back without `stored`: the caller stores them itself.
+   */
+  store?: StoreWire;
 }
 
 /**
@@ -75,6 +81,8 @@ export type FileDigest =
       readonly size: number;
       readonly merkleTree?: Uint8Array;
       readonly descriptor?: Uint8Array;
+      /** With `store`: whether the worker wrote the object or found it stored already. */
+      readonly stored?: 'added' | 'existing';
     }
   | { readonly ok: false; readonly index: number; readonly path: string; readonly pathBytes?: Uint8Array; readonly error: VeritreeError };
 
@@ -239,7 +247,9 @@ export async function* digestFileBatches(paths: Iterable<string | FileSource> | 
           const merkleTree = r.trees.subarray(i === 0 ? 0 : r.treeEnds[i - 1]!, r.treeEnds[i]!);
           tree = { merkleTree, descriptor: buildDescriptor(params, size, r.roots.subarray(i * D, (i + 1) * D)) };
         }
-        deliver({ ok: true, index, ...named, hashAlg: params.alg.name, digest, hex: Buffer.from(digest).toString('hex'), size, ...tree });
+        const as = r.stored?.[i] as StoredAs | undefined;
+        const stored = as === StoredAs.Added ? { stored: 'added' as const } : as === StoredAs.Existing ? { stored: 'existing' as const } : {};
+        deliver({ ok: true, index, ...named, hashAlg: params.alg.name, digest, hex: Buffer.from(digest).toString('hex'), size, ...tree, ...stored });
       } else if (st === FileStatus.Failed) {
         deliver({ ok: false, index, ...named, error: errorFromWire(r.errors[i]!) });
       } else {
@@ -261,7 +271,7 @@ export async function* digestFileBatches(paths: Iterable<string | FileSource> | 
     // track() wraps the result handling too (see largeFile).
     const job = track(
       pool
-        .runFiles({ kind: 'files', params: wire, backend, files: batch.map((s) => s.ref), deferAbove: splitAbove, ...(keepTree ? { keepTree } : {}) })
+        .runFiles({ kind: 'files', params: wire, backend, files: batch.map((s) => s.ref), deferAbove: splitAbove, ...(keepTree ? { keepTree } : {}), ...(options.store ? { store: options.store } : {}) })
         .then((r) => onBatch(batch, indices, r))
         .catch((err: unknown) => {
           const e = asVeritreeError(err, undefined, 'worker-failed');

@@ -23,6 +23,32 @@ export interface ErrorWire {
   readonly cause?: string;
 }
 
+/**
+ * Store the batch's files as they are hashed, from the very bytes hashed (no second read): each
+ * under its digest's lowercase hex split after the first byte (`XX/<rest>`, the composefs and
+ * composefs-rs object layout, docs/FORMATS.md §4.1), below `dirfd`, written with fs/publish.ts.
+ * Only files staged in memory are stored here (up to 1 MiB); larger ones come back unstored.
+ */
+export interface StoreWire {
+  /** The store's directory, a descriptor of this process (opened by the main thread). */
+  readonly dirfd: number;
+  /** The store's path, for messages. */
+  readonly path: string;
+  /** `fsync`: each object; `syncfs`: one syncfs(2) per batch before any object is named; `none`. */
+  readonly durability: 'fsync' | 'syncfs' | 'none';
+  /** Object mode (0644) and fan-out directory mode (0755), exact whatever the umask. */
+  readonly fileMode: number;
+  readonly dirMode: number;
+}
+
+export const enum StoredAs {
+  /** Not stored by the worker (no store asked, failed, or too large to be staged). */
+  None = 0,
+  Added = 1,
+  /** The name was there already (same content: content-addressed). */
+  Existing = 2,
+}
+
 /** Many small files per task so messaging cost is amortised over the batch. */
 export interface FileBatchTask {
   readonly kind: 'files';
@@ -34,6 +60,8 @@ export interface FileBatchTask {
   readonly deferAbove: number;
   /** Also return each file's Merkle tree and root hash (`trees`, `treeEnds`, `roots`). */
   readonly keepTree?: boolean;
+  /** Also store each file in this content-addressed store (`stored` says what happened). */
+  readonly store?: StoreWire;
 }
 
 export const enum FileStatus {
@@ -62,6 +90,8 @@ export interface FileBatchResult {
   readonly treeEnds?: Float64Array;
   /** With `keepTree`: `paths.length × digestSize` bytes, slot i's root hash (for its descriptor). */
   readonly roots?: Uint8Array;
+  /** With `store`: a StoredAs per slot. */
+  readonly stored?: Uint8Array;
 }
 
 /** One byte range of a large file: its leaf-level digests. `offset` and `length` are block-aligned. */

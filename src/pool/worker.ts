@@ -70,6 +70,7 @@ export default function run(task: PostedTask): unknown {
     const buffers: ArrayBufferLike[] = [r.digests.buffer, r.sizes.buffer, r.inos.buffer];
     // Trees asked for (keepTree): one joined buffer per batch, moved like the digests.
     if (r.trees && r.treeEnds && r.roots) buffers.push(r.trees.buffer, r.treeEnds.buffer, r.roots.buffer);
+    if (r.stored) buffers.push(r.stored.buffer);
     return moved(r, buffers);
   }
   const r = hashRange(task);
