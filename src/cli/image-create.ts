@@ -47,7 +47,7 @@ Options:
   --skip-devices         leave out char and block devices    (directory SOURCE only)
   --threads=N            worker threads for file digests (default: cores)
   --backend=NAME         hashing backend: auto (default), wasm-simd, wasm-scalar, node-crypto, noble
-  --no-fsync             do not fsync new objects in the digest store
+  --no-fsync             do not make new objects durable before naming them (as import)
   -h, --help             this help
 
 Exit status: 0 done, 2 failure or usage error.

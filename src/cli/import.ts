@@ -20,8 +20,9 @@ import { EXIT_OK, EXIT_PROBLEMS, write, type CliIO, type Verb } from './io.js';
 const HELP = `Usage: veritree import SRC --objects DIR|--repo REPO [--dump FILE] [--enable] [options]
 
 Store every regular file of SRC larger than 64 bytes in an object store, named by its fs-verity
-digest (identical files stored once; reflinked where the filesystem can), and describe the tree
-as a composefs dump that 'mkcomposefs --from-file FILE IMAGE' (or 'veritree image create
+digest (identical files stored once; written from the bytes hashed, files over 1 MiB copied
+with copy_file_range, a reflink where the filesystem can), and describe the tree as a composefs
+dump that 'mkcomposefs --from-file FILE IMAGE' (or 'veritree image create
 --from-file') turns into an image. Symlinks are never followed; names are kept byte for byte.
 
 Options:
@@ -34,7 +35,9 @@ Options:
   --image=FILE      also write the composefs image (as 'veritree image create --from-file'
                     would from the dump; atomically)
   --enable          enable fs-verity on the stored objects (FS_IOC_ENABLE_VERITY)
-  --no-fsync        do not fsync new objects (faster, not crash-safe)
+  --no-fsync        do not make objects durable before naming them (faster; after a crash an
+                    object may be named but incomplete). Default: nothing is named before its
+                    bytes are on disk (fsync per large object, one syncfs per batch of small ones)
   --threads=N       worker threads for digests (default: cores)
   --backend=NAME    auto (default), wasm-simd, wasm-scalar, node-crypto, noble
   -h, --help        this help

@@ -11,8 +11,7 @@ import { fileChanged } from '../report/errors.js';
 import { fromSystemError, fsErrnoError } from '../report/errno.js';
 import type { VerityParams } from '../params.js';
 import type { Hasher } from '../backends/types.js';
-import { buildDescriptor, DESC } from '../merkle/descriptor.js';
-import { rootFromLeafDigests } from '../merkle/tree.js';
+import { digestsOfMany, rootsOfMany } from '../merkle/many.js';
 import { changeText, digestOpenFileSync } from '../merkle/file.js';
 import { closeFile, openRegularFile } from '../fs/open.js';
 import { statFd, type FileStat } from '../fs/stat.js';
@@ -61,32 +60,27 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
     let stagedBlocks = 0;
     let staged: Staged[] = [];
     const leafOut = new Uint8Array(stageBlocks * D);
-    const scratch = new Uint8Array(Math.ceil(Math.ceil(SMALL_FILE_MAX / B) * D / B) * B + B);
-
-    // One descriptor per batch: only its data size and root hash differ between files.
-    const descriptor = buildDescriptor(params, 0, new Uint8Array(D));
-    const descriptorView = new DataView(descriptor.buffer, descriptor.byteOffset, descriptor.byteLength);
+    // One byte: enough to see that a file said to be empty has content.
+    const probe = new Uint8Array(1);
 
     const flush = () => {
       if (staged.length === 0) return;
       hasher.hashBlocks(stage, B, stagedBlocks, leafOut, 0);
-      for (const s of staged) {
-        const leaves = leafOut.subarray(s.firstBlock * D, (s.firstBlock + s.blocks) * D);
-        let root: Uint8Array;
-        if (trees) {
-          const t = treeFromLeafDigests(params, hasher, leaves, s.blocks);
-          root = t.root;
+      let fileRoots: Uint8Array;
+      if (trees) {
+        fileRoots = new Uint8Array(staged.length * D);
+        staged.forEach((s, i) => {
+          const t = treeFromLeafDigests(params, hasher, leafOut.subarray(s.firstBlock * D, (s.firstBlock + s.blocks) * D), s.blocks);
           trees[s.slot] = t.tree;
-          roots!.set(root, s.slot * D);
-        } else {
-          // A file of one block is its own root: its leaf digest (no upper level to hash).
-          root = s.blocks === 1 ? leaves : rootFromLeafDigests(params, hasher, leaves, s.blocks, scratch);
-        }
-        descriptorView.setUint32(DESC.dataSize, s.size % 2 ** 32, true);
-        descriptorView.setUint32(DESC.dataSize + 4, Math.floor(s.size / 2 ** 32), true);
-        descriptor.set(root, DESC.rootHash);
-        digests.set(hasher.hash(descriptor), s.slot * D);
+          roots!.set(t.root, s.slot * D);
+          fileRoots.set(t.root, i * D);
+        });
+      } else {
+        // The levels above the leaves, and below the descriptors, of all staged files at once.
+        fileRoots = rootsOfMany(params, hasher, leafOut, staged);
       }
+      const fileDigests = digestsOfMany(params, hasher, staged.map((s) => s.size), fileRoots);
+      staged.forEach((s, i) => digests.set(fileDigests.subarray(i * D, (i + 1) * D), s.slot * D));
       if (store) {
         // The staged bytes are still in the hasher's input region (upper levels and descriptors
         // hash through its copy region), so the objects are written from exactly what was hashed.
@@ -142,7 +136,7 @@ export function hashFileBatch(task: FileBatchTask): FileBatchResult {
           got += r;
         }
         // A file that says it is empty may still have content (pseudo-files in /proc, /sys).
-        if (size === 0 && fs.readSync(fd, scratch, 0, 1, 0) > 0) throw fileChanged(path, PSEUDO_FILE);
+        if (size === 0 && fs.readSync(fd, probe, 0, 1, 0) > 0) throw fileChanged(path, PSEUDO_FILE);
         const after = fstatOrThrow(fd, path);
         if (got !== size || after.size !== before.size || after.mtimeNs !== before.mtimeNs || after.ctimeNs !== before.ctimeNs)
           throw fileChanged(path, changeText(before.size, after.size, got));
