@@ -215,3 +215,38 @@ describe('a store on a full filesystem', () => {
     expect(fsck.status).toBe(0);
   });
 });
+
+describe('builders refuse early and report the first failure', () => {
+  it('image create --digest-store: a socket is refused when the walk reaches it: exit 2, one line, no image, nothing of its batch stored', async () => {
+    const net = await import('node:net');
+    const src = path.join(work, 'src-socket');
+    makeFiles(src, [5000, 6000, 7000], 11);
+    const sock = path.join(src, 'zz.sock');
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(sock, resolve));
+    try {
+      const store = path.join(work, 'store-socket');
+      const r = veritree(['image', 'create', src, path.join(work, 'socket.cfs'), '--digest-store', store]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toBe(`veritree image create: import-unsupported: ${sock}: socket (cannot be stored in a composefs image)\n`);
+      expect(fs.existsSync(path.join(work, 'socket.cfs'))).toBe(false);
+      expect(fs.existsSync(store) ? leftovers(store).concat(fs.readdirSync(store)) : []).toEqual([]);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('import: a large file whose copy fails (a directory holds its object name) ends it with exit 2 naming the object', async () => {
+    const src = path.join(work, 'src-bigfail');
+    const [big] = makeFiles(src, [3_000_000, 500, 600], 13);
+    const hex = (await digestFile(big!)).hex;
+    const store = path.join(work, 'store-bigfail');
+    const objectPath = path.join(store, hex.slice(0, 2), hex.slice(2));
+    fs.mkdirSync(objectPath, { recursive: true });
+    const r = veritree(['import', src, '--objects', store, '--dump', path.join(work, 'bigfail.dump')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(`veritree import: write-failed: ${objectPath}: a directory occupies the object name\n`);
+    expect(fs.existsSync(path.join(work, 'bigfail.dump'))).toBe(false);
+    expect(leftovers(store)).toEqual([]);
+  });
+});

@@ -20,7 +20,7 @@
  * may order them differently from it.
  */
 import { formatDumpLine, type DumpRecord } from './dump.js';
-import { INLINE_CONTENT_MAX, preorder, readSourceTree, type SourceNode } from './source.js';
+import { INLINE_CONTENT_MAX, listed, preorder, walkSourceTree, type SourceNode, type SourceWalk } from './source.js';
 import { ObjectStore, ObjectTally, identityOf, objectPayload, type StoredObject } from './store.js';
 import { digestFiles, type BulkDigestOptions } from '../pool/scheduler.js';
 import { fileChanged } from '../report/errors.js';
@@ -130,24 +130,21 @@ function dumpRecordOf(n: SourceNode, object: StoredObject | undefined, isRoot: b
 export async function importTree(src: string, store: ObjectStore, options: ImportOptions = {}): Promise<ImportResult> {
   if (typeof src !== 'string' || src.length === 0) throw new TypeError(`source must be a non-empty path, got ${JSON.stringify(src)}`);
   if (!(store instanceof ObjectStore)) throw new TypeError('importTree needs an ObjectStore');
-  const tree = readSourceTree(src);
+  const walk = walkSourceTree(src);
   try {
-    return await importNodes(tree.root, store, options);
+    return await importWalk(walk, store, options);
   } finally {
-    tree.close();
+    walk.close();
     store.close();
   }
 }
 
-async function importNodes(root: SourceNode, store: ObjectStore, options: ImportOptions): Promise<ImportResult> {
-  const nodes = [...preorder(root)];
-  const regular = nodes.filter((n) => n.st.kind === 'file');
-  const big = regular.filter((n) => n.ref !== undefined);
-  const small = regular.filter((n) => n.content !== undefined);
-
-  // Digest the big files on the pool (each reopened beneath the source root, the inode listed);
-  // the workers store the files they hash from memory, the rest is stored here, each digest once.
-  const digests = new Array<string>(big.length);
+async function importWalk(walk: SourceWalk, store: ObjectStore, options: ImportOptions): Promise<ImportResult> {
+  // Each file over 64 bytes is digested on the pool as soon as the walk lists it (reopened beneath
+  // the source root, the inode listed); the workers store the files they hash from memory, the
+  // rest is stored here, each digest once.
+  const big: SourceNode[] = [];
+  const digests: string[] = [];
   const opts: BulkDigestOptions = {
     hashAlg: store.hashAlg, blockSize: 4096, store: store.sink(),
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
@@ -156,7 +153,7 @@ async function importNodes(root: SourceNode, store: ObjectStore, options: Import
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
   };
   const tally = new ObjectTally(store);
-  for await (const d of digestFiles(big.map((n) => ({ ref: n.ref! })), opts)) {
+  for await (const d of digestFiles(listed(walk.files, big), opts)) {
     if (!d.ok) throw d.error;
     const n = big[d.index]!;
     if (d.size !== n.st.size) throw fileChanged(n.path, `size ${n.st.size} when listed, ${d.size} bytes digested`);
@@ -167,6 +164,10 @@ async function importNodes(root: SourceNode, store: ObjectStore, options: Import
   const objectOf = new Map<SourceNode, StoredObject>();
   big.forEach((n, i) => objectOf.set(n, tally.get(digests[i]!)!));
 
+  const root = walk.root;
+  const nodes = [...preorder(root)];
+  const regular = nodes.filter((n) => n.st.kind === 'file');
+  const small = regular.filter((n) => n.content !== undefined);
   const treeHasWhiteout = nodes.some(isWhiteout);
   let dump = '';
   for (const n of nodes) dump += `${formatDumpLine(dumpRecordOf(n, objectOf.get(n), n === root, treeHasWhiteout))}\n`;

@@ -11,6 +11,7 @@
  * must still be the inode listed. Names are bytes: a name that is not UTF-8 is read like any
  * other. The root descriptor stays open until `close()`.
  */
+import { isUtf8 } from 'node:buffer';
 import fs from 'node:fs';
 import { openDirectory, openSubdirectory, readDirectory, type DirHandle } from '../fs/dir.js';
 import { fsErrnoError } from '../report/errno.js';
@@ -108,24 +109,74 @@ function nodeOf(dir: DirHandle, name: Buffer, rel: Buffer, root: DirHandle): Sou
   }
   if (st.kind === 'file' && st.size > 0 && st.size <= INLINE_CONTENT_MAX) return { ...base, content: readSmall(dir, name, st, path) };
   if (st.kind === 'file' && st.size > INLINE_CONTENT_MAX) {
-    return { ...base, ref: { dirfd: root.fd, name: rel.subarray(1), path, ino: st.ino, beneath: true } };
+    // A string when the bytes are UTF-8 (the same bytes again for the C calls): a ref crosses to
+    // a pool worker, and a string clones cheaply where a view would carry its whole pooled buffer.
+    const relName = rel.subarray(1);
+    return { ...base, ref: { dirfd: root.fd, name: isUtf8(relName) ? relName.toString('utf8') : new Uint8Array(relName), path, ino: st.ino, beneath: true } };
   }
   return base;
 }
 
-/** Reads the tree below `rootPath` (a directory, not followed if it is a symlink). */
-export function readSourceTree(rootPath: string): SourceTree {
+/**
+ * The tree below `rootPath` being read: `files` yields every regular file over 64 bytes as soon as
+ * it is listed (so hashing it can start while the rest of the tree is read); `root` holds the
+ * whole tree once `files` is exhausted. `close()` ends the reading where it is and closes the
+ * root directory descriptor the refs are relative to.
+ */
+export interface SourceWalk extends SourceTree {
+  readonly files: Generator<SourceNode, void, undefined>;
+}
+
+/**
+ * Reads the tree below `rootPath` (a directory, not followed if it is a symlink), as it goes.
+ * `check` sees every entry as it is listed: a builder refuses what it cannot take (a socket, say)
+ * before any work is spent on the rest.
+ */
+export function walkSourceTree(rootPath: string, opts: { readonly check?: (node: SourceNode) => void } = {}): SourceWalk {
   const rootDir = openDirectory(rootPath);
-  // Depth first; a pending subdirectory keeps its parent open (at most one per level).
-  const stack: { node: SourceNode; parent: DirHandle | undefined; dir?: DirHandle }[] = [];
+  let root: SourceNode;
   try {
-    const root: SourceNode = {
+    root = {
       name: Buffer.alloc(0), rel: Buffer.alloc(0), path: rootPath, st: rootDir.stat,
       // The root's own xattrs: through its descriptor's directory entry is not possible (a
       // magic link), so by the path the caller gave, checked to be the directory opened.
       xattrs: readXattrs(rootPath), children: [],
     };
-    stack.push({ node: root, parent: undefined, dir: rootDir.retain() });
+  } catch (err) {
+    rootDir.release();
+    throw err;
+  }
+  const files = listTree(root, rootDir, opts.check);
+  let closed = false;
+  return {
+    root,
+    files,
+    close: () => {
+      if (closed) return;
+      closed = true;
+      files.return();
+      rootDir.release();
+    },
+  };
+}
+
+/** Reads the whole tree below `rootPath` before returning. */
+export function readSourceTree(rootPath: string): SourceTree {
+  const walk = walkSourceTree(rootPath);
+  try {
+    for (const _ of walk.files);
+  } catch (err) {
+    walk.close();
+    throw err;
+  }
+  return { root: walk.root, close: walk.close };
+}
+
+/** Depth first, children in name order; yields the files that get a `ref`. */
+function* listTree(root: SourceNode, rootDir: DirHandle, check: ((node: SourceNode) => void) | undefined): Generator<SourceNode, void, undefined> {
+  // A pending subdirectory keeps its parent open (at most one per level).
+  const stack: { node: SourceNode; parent: DirHandle | undefined; dir?: DirHandle }[] = [{ node: root, parent: undefined, dir: rootDir.retain() }];
+  try {
     while (stack.length > 0) {
       const item = stack.pop()!;
       let dir = item.dir;
@@ -147,22 +198,30 @@ export function readSourceTree(rootPath: string): SourceTree {
         const subdirs: SourceNode[] = [];
         for (const name of names) {
           const node = nodeOf(dir, name, Buffer.concat([item.node.rel, Buffer.from('/'), name]), rootDir);
+          check?.(node);
           item.node.children.push(node);
           if (node.st.kind === 'directory') subdirs.push(node);
+          else if (node.ref !== undefined) yield node;
         }
         for (let i = subdirs.length - 1; i >= 0; i--) stack.push({ node: subdirs[i]!, parent: dir.retain() });
       } finally {
         dir.release();
       }
     }
-    return { root, close: () => rootDir.release() };
-  } catch (err) {
+  } finally {
+    // Ended early (an error, or close()): what is still pending lets go of its directories.
     for (const item of stack) {
       item.parent?.release();
       item.dir?.release();
     }
-    rootDir.release();
-    throw err;
+  }
+}
+
+/** The walk's files as pool sources, each also appended to `into` (its index is its result's). */
+export function* listed(files: Iterable<SourceNode>, into: SourceNode[]): Generator<{ ref: FileRef }, void, undefined> {
+  for (const n of files) {
+    into.push(n);
+    yield { ref: n.ref! };
   }
 }
 

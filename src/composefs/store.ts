@@ -243,8 +243,30 @@ export class ObjectStore {
   }
 }
 
-/** How many copies `ObjectTally.finish` runs at once (each on libuv's thread pool). */
+/** How many copies `ObjectTally` runs at once (each on libuv's thread pool). */
 const STORE_CONCURRENCY = 4;
+
+/** At most `limit` tasks running at once. */
+class Slots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(limit: number) {
+    this.#free = limit;
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    }
+  }
+}
 
 /**
  * The objects of one bulk store (import, image create): the results of a pool digest with
@@ -255,6 +277,10 @@ export class ObjectTally {
   readonly #store: ObjectStore;
   readonly #objects = new Map<string, StoredObject>();
   readonly #rest = new Map<string, { source: FileRef; identity: SourceIdentity }>();
+  /** What the workers stored, by digest (made into StoredObjects by finish()). */
+  readonly #stored = new Map<string, { size: number; added: boolean }>();
+  #copying: Promise<void>[] = [];
+  readonly #slots = new Slots(STORE_CONCURRENCY);
 
   constructor(store: ObjectStore) {
     this.#store = store;
@@ -262,22 +288,29 @@ export class ObjectTally {
 
   /** A digest result of `source` (which had `identity` when listed). */
   note(d: { readonly hex: string; readonly size: number; readonly stored?: 'added' | 'existing' }, source: FileRef, identity: SourceIdentity): void {
-    if (d.stored) this.#record({ digest: d.hex, payload: objectPayload(d.hex), objectPath: this.#store.objectPath(d.hex), size: d.size, added: d.stored === 'added' });
-    else if (!this.#rest.has(d.hex)) this.#rest.set(d.hex, { source, identity });
+    if (d.stored) {
+      // Hot (once per file): the object's paths are made only when asked for, in objects().
+      const had = this.#stored.get(d.hex);
+      if (had === undefined || (d.stored === 'added' && !had.added)) this.#stored.set(d.hex, { size: d.size, added: d.stored === 'added' });
+    } else if (!this.#rest.has(d.hex) && !this.#objects.has(d.hex)) {
+      this.#rest.set(d.hex, { source, identity });
+      // Copied at once (a few at a time), while the pool hashes the rest.
+      const copy = this.#slots.run(async () => this.#record(await this.#store.addDigested(source, d.hex, identity)));
+      // Its failure is reported by finish(); until then it must not count as unhandled.
+      copy.catch(() => {});
+      this.#copying.push(copy);
+    }
   }
 
-  /** Copies the files no worker stored (unless another file of the same digest was). */
+  /** Waits for the copies of the files no worker stored. */
   async finish(): Promise<void> {
-    const todo = [...this.#rest.entries()].filter(([hex]) => !this.#objects.has(hex));
+    await Promise.all(this.#copying);
+    this.#copying = [];
     this.#rest.clear();
-    let next = 0;
-    const lane = async () => {
-      while (next < todo.length) {
-        const [hex, { source, identity }] = todo[next++]!;
-        this.#record(await this.#store.addDigested(source, hex, identity));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(STORE_CONCURRENCY, todo.length) }, lane));
+    for (const [hex, o] of this.#stored) {
+      this.#record({ digest: hex, payload: objectPayload(hex), objectPath: this.#store.objectPath(hex), size: o.size, added: o.added });
+    }
+    this.#stored.clear();
   }
 
   get(digestHex: string): StoredObject | undefined {

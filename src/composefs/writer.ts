@@ -36,9 +36,9 @@ import {
   S_IFSOCK, addChild, fileType, followLinks, isDir, lookupChild, newNode, serializeErofs, setXattr, validMode,
   type CfsNode, type TreeErrorFactory, type VersionRange,
 } from './writer-erofs.js';
-import { readSourceTree, type SourceNode, type SourceTree } from './source.js';
+import { listed, walkSourceTree, type SourceNode, type SourceTree, type SourceWalk } from './source.js';
 import { digestBytes } from '../merkle/file.js';
-import { digestFiles, type BulkDigestOptions } from '../pool/scheduler.js';
+import { digestFiles, type BulkDigestOptions, type FileDigest } from '../pool/scheduler.js';
 import { writeFileAtomic } from '../report/atomic-write.js';
 import { dumpInvalid, fileChanged, importUnsupported, usageError } from '../report/errors.js';
 
@@ -253,6 +253,14 @@ interface SourceFile {
   readonly source: SourceNode;
 }
 
+/** What no composefs image can hold: a socket, an unknown file type, an empty or overlong symlink target. */
+function checkSourceEntry(src: SourceNode): void {
+  const { mode } = src.st;
+  if (fileType(mode) === S_IFSOCK) throw importUnsupported(src.path, 'socket (cannot be stored in a composefs image)');
+  if (!validMode(mode)) throw importUnsupported(src.path, `unknown file type (mode ${mode.toString(8)})`);
+  if (src.target !== undefined && (src.target.length === 0 || src.target.length >= PATH_MAX)) throw importUnsupported(src.path, 'symlink target is empty or too long');
+}
+
 /**
  * The `CfsNode` of a source entry: type, owner, times and xattrs as mkcomposefs takes them
  * (`lcfs_load_node_from_file`), filtered by the xattr options. The entry was read race-free by
@@ -260,9 +268,7 @@ interface SourceFile {
  */
 function nodeFromSource(src: SourceNode, options: ImageOptions): CfsNode {
   const { mode } = src.st;
-  const type = fileType(mode);
-  if (type === S_IFSOCK) throw importUnsupported(src.path, 'socket (cannot be stored in a composefs image)');
-  if (!validMode(mode)) throw importUnsupported(src.path, `unknown file type (mode ${mode.toString(8)})`);
+  checkSourceEntry(src);
   const node = newNode(mode, { path: src.path });
   node.uid = u32(src.st.uid);
   node.gid = u32(src.st.gid);
@@ -287,7 +293,6 @@ function nodeFromSource(src: SourceNode, options: ImageOptions): CfsNode {
     }
   }
   if (src.target !== undefined) {
-    if (src.target.length === 0 || src.target.length >= PATH_MAX) throw importUnsupported(src.path, 'symlink target is empty or too long');
     node.payload = src.target;
     node.size = src.target.length;
   }
@@ -320,12 +325,15 @@ interface ContentPass {
   objects: ImageResult['objects'];
 }
 
-/** Digests the files over 64 bytes on the pool (small ones came inline) and optionally stores them. */
-async function fillContent(files: readonly SourceFile[], options: ImageOptions): Promise<ContentPass> {
-  const small = files.filter((f) => f.node.size > 0 && f.node.size <= INLINE_CONTENT_MAX);
-  const big = files.filter((f) => f.node.size > INLINE_CONTENT_MAX);
+/**
+ * Digests the files over 64 bytes on the pool as the walk lists them (small ones come inline),
+ * storing them when a digest store is given; the results by source node, for `contentPass`.
+ */
+async function digestContent(walk: SourceWalk, options: ImageOptions): Promise<{ byNode: Map<SourceNode, FileDigestOk>; objects: ImageResult['objects'] }> {
   const store = options.digestStore !== undefined ? new ObjectStore(options.digestStore, { fsync: options.fsync !== false, hashAlg: options.objectHashAlg ?? 'sha256' }) : undefined;
   const tally = store ? new ObjectTally(store) : undefined;
+  const big: SourceNode[] = [];
+  const byNode = new Map<SourceNode, FileDigestOk>();
   try {
     const opts: BulkDigestOptions = {
       ...IMAGE_VERITY,
@@ -337,26 +345,37 @@ async function fillContent(files: readonly SourceFile[], options: ImageOptions):
       ...(options.backend !== undefined ? { backend: options.backend } : {}),
       ...(options.signal !== undefined ? { signal: options.signal } : {}),
     };
-    if (big.length > 0) {
-      // Each reopened beneath the source root, no symlink followed, the inode listed.
-      for await (const d of digestFiles(big.map((f) => ({ ref: f.source.ref! })), opts)) {
-        if (!d.ok) throw d.error;
-        const f = big[d.index]!;
-        if (d.size !== f.node.size) throw fileChanged(f.source.path, `size ${f.node.size} when listed, ${d.size} bytes digested`);
-        f.node.digest = d.digest;
-        f.node.payload = Buffer.from(objectPayload(d.hex));
-        tally?.note(d, f.source.ref!, identityOf(f.source.st));
-      }
+    // Each reopened beneath the source root, no symlink followed, the inode listed.
+    for await (const d of digestFiles(listed(walk.files, big), opts)) {
+      if (!d.ok) throw d.error;
+      const n = big[d.index]!;
+      if (d.size !== n.st.size) throw fileChanged(n.path, `size ${n.st.size} when listed, ${d.size} bytes digested`);
+      byNode.set(n, d);
+      tally?.note(d, n.ref!, identityOf(n.st));
     }
     await tally?.finish();
   } finally {
     store?.close();
   }
-  const objects: ImageResult['objects'] = tally ? tally.counts() : null;
-  return {
-    files: { total: files.length, external: big.length, inline: small.length, empty: files.length - big.length - small.length },
-    objects,
-  };
+  return { byNode, objects: tally ? tally.counts() : null };
+}
+
+type FileDigestOk = Extract<FileDigest, { ok: true }>;
+
+/** Sets each external file's digest and payload from `byNode`; counts the files by kind. */
+function contentPass(files: readonly SourceFile[], byNode: ReadonlyMap<SourceNode, FileDigestOk>, objects: ImageResult['objects']): ContentPass {
+  let external = 0;
+  let inline = 0;
+  for (const f of files) {
+    if (f.node.size > INLINE_CONTENT_MAX) {
+      const d = byNode.get(f.source);
+      if (!d) throw fileChanged(f.source.path, 'listed but never digested');
+      f.node.digest = d.digest;
+      f.node.payload = Buffer.from(objectPayload(d.hex));
+      external++;
+    } else if (f.node.size > 0) inline++;
+  }
+  return { files: { total: files.length, external, inline, empty: files.length - external - inline }, objects };
 }
 
 // --- entry points -------------------------------------------------------------------------------
@@ -375,13 +394,15 @@ export async function buildImage(source: ImageSource, options: ImageOptions = {}
   if (source.kind === 'directory') {
     if (typeof source.path !== 'string' || source.path.length === 0) throw usageError('empty source path');
     sourcePath = source.path;
-    const tree = readSourceTree(source.path);
+    // What mkcomposefs refuses is refused as the walk lists it, before anything is hashed or stored.
+    const walk = walkSourceTree(source.path, { check: (n) => checkSourceEntry(n) });
     try {
-      const cfs = treeFromSource(tree, options);
+      const content = await digestContent(walk, options);
+      const cfs = treeFromSource(walk, options);
       root = cfs.root;
-      pass = await fillContent(cfs.files, options);
+      pass = contentPass(cfs.files, content.byNode, content.objects);
     } finally {
-      tree.close();
+      walk.close();
     }
   } else {
     root = treeFromDump(source.text);
