@@ -14,11 +14,12 @@
 import { isUtf8 } from 'node:buffer';
 import fs from 'node:fs';
 import { openDirectory, openSubdirectory, readDirectory, type DirHandle } from '../fs/dir.js';
-import { fsErrnoError } from '../report/errno.js';
+import { ERRNO, fsErrnoError, kernelErrnoError } from '../report/errno.js';
 import { closeFile, openRegularFile, type FileRef } from '../fs/open.js';
 import { cPath, pathText } from '../fs/path.js';
 import { statAt, type FileStat } from '../fs/stat.js';
-import { getXattrSync, listXattrSync } from '../kernel/xattr.js';
+import { getXattrSync, listXattrSync, splitNames } from '../kernel/xattr.js';
+import { libc } from '../fs/libc.js';
 import { fileChanged, VeritreeError, readFailed } from '../report/errors.js';
 
 /** `LCFS_RECOMMENDED_INLINE_CONTENT_MAX`: files up to this size are inlined, never stored. */
@@ -59,13 +60,29 @@ function entryPath(dir: DirHandle, name: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`/proc/self/fd/${dir.fd}/`), name]);
 }
 
+/** Scratch for the first llistxattr of every entry (synchronous calls only, so one is enough). */
+const LIST_SCRATCH = new Uint8Array(4096);
+const ERANGE = ERRNO.ERANGE;
+const EOPNOTSUPP = ERRNO.EOPNOTSUPP;
+
 function readXattrs(p: string | Buffer): SourceXattr[] {
+  // Hot (once per entry, and most have none): one llistxattr into a reused buffer; the general
+  // program (growing its buffer) only when the list is longer.
+  const lib = libc();
+  const n = lib.llistxattr(cPath(p), LIST_SCRATCH, LIST_SCRATCH.length);
+  if (n === 0) return [];
   let names: string[];
-  try {
-    names = listXattrSync(p);
-  } catch (err) {
-    if (err instanceof VeritreeError && err.code === 'xattrs-not-supported') return [];
-    throw err;
+  if (n > 0) names = splitNames(LIST_SCRATCH.subarray(0, n));
+  else {
+    const errno = lib.errno();
+    if (errno === EOPNOTSUPP) return [];
+    if (errno !== ERANGE) throw kernelErrnoError('listxattr', errno, pathText(p));
+    try {
+      names = listXattrSync(p);
+    } catch (err) {
+      if (err instanceof VeritreeError && err.code === 'xattrs-not-supported') return [];
+      throw err;
+    }
   }
   const out: SourceXattr[] = [];
   for (const name of names) {

@@ -524,15 +524,19 @@ const xattrId = (x: CfsXattr) => `${x.key.toString('latin1')}\0${x.value.toStrin
 
 function computeSharedXattrs(nodes: readonly CfsNode[]): SharedXattrs {
   const uses = new Map<string, { x: CfsXattr; count: number; offset: number }>();
-  for (const node of nodes) {
-    for (const x of node.xattrs) {
-      const id = xattrId(x);
+  // Each xattr's identity, made once (the offsets pass below needs it again).
+  const ids = nodes.map((node) => node.xattrs.map(xattrId));
+  nodes.forEach((node, i) => {
+    node.xattrs.forEach((x, k) => {
+      const id = ids[i]![k]!;
       const e = uses.get(id);
       if (e === undefined) uses.set(id, { x, count: 1, offset: -1 });
       else e.count++;
-    }
-  }
-  const sorted = [...uses.values()].sort((p, q) => {
+    });
+  });
+  // Only xattrs used more than once are shared, so only those are ordered: per-file ones (a
+  // metacopy digest, a redirect) are most of them in an image of many files.
+  const sorted = [...uses.values()].filter((e) => e.count > 1).sort((p, q) => {
     const byKey = Buffer.compare(q.x.key, p.x.key);
     if (byKey !== 0) return byKey;
     if (p.x.value.length !== q.x.value.length) return q.x.value.length - p.x.value.length;
@@ -541,15 +545,14 @@ function computeSharedXattrs(nodes: readonly CfsNode[]): SharedXattrs {
   const list: CfsXattr[] = [];
   let size = 0;
   for (const e of sorted) {
-    if (e.count <= 1) continue;
     e.offset = size;
     list.push(e.x);
     size += xattrEntrySize(e.x);
   }
-  const offsets = nodes.map((node) => {
+  const offsets = nodes.map((node, i) => {
     let nShared = 0;
-    return node.xattrs.map((x) => {
-      const e = uses.get(xattrId(x))!;
+    return node.xattrs.map((_, k) => {
+      const e = uses.get(ids[i]![k]!)!;
       if (e.offset >= 0 && nShared < MAX_SHARED_REFS) {
         nShared++;
         return e.offset;
