@@ -153,12 +153,18 @@ async function importWalk(walk: SourceWalk, store: ObjectStore, options: ImportO
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
   };
   const tally = new ObjectTally(store);
-  for await (const d of digestFiles(listed(walk.files, big), opts)) {
-    if (!d.ok) throw d.error;
-    const n = big[d.index]!;
-    if (d.size !== n.st.size) throw fileChanged(n.path, `size ${n.st.size} when listed, ${d.size} bytes digested`);
-    digests[d.index] = d.hex;
-    tally.note(d, n.ref!, identityOf(n.st));
+  try {
+    for await (const d of digestFiles(listed(walk.files, big), opts)) {
+      if (!d.ok) throw d.error;
+      const n = big[d.index]!;
+      if (d.size !== n.st.size) throw fileChanged(n.path, `size ${n.st.size} when listed, ${d.size} bytes digested`);
+      digests[d.index] = d.hex;
+      tally.note(d, n.ref!, identityOf(n.st));
+    }
+  } catch (err) {
+    // Copies still running read through the walk's directory: let them end before it closes.
+    await tally.settle();
+    throw err;
   }
   await tally.finish();
   const objectOf = new Map<SourceNode, StoredObject>();

@@ -313,6 +313,11 @@ export class ObjectTally {
     this.#stored.clear();
   }
 
+  /** Waits until no copy is running, whatever their outcome (before giving up on a failed run). */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.#copying);
+  }
+
   get(digestHex: string): StoredObject | undefined {
     return this.#objects.get(digestHex);
   }

@@ -354,6 +354,10 @@ async function digestContent(walk: SourceWalk, options: ImageOptions): Promise<{
       tally?.note(d, n.ref!, identityOf(n.st));
     }
     await tally?.finish();
+  } catch (err) {
+    // Copies still running read through the walk's directory and write into the store: let them end.
+    await tally?.settle();
+    throw err;
   } finally {
     store?.close();
   }
