@@ -250,3 +250,26 @@ describe('builders refuse early and report the first failure', () => {
     expect(leftovers(store)).toEqual([]);
   });
 });
+
+describe('an unprivileged importer', () => {
+  it('stores objects (linkat through /proc/self/fd, AT_EMPTY_PATH being for CAP_DAC_READ_SEARCH)', async (ctx) => {
+    if (process.getuid?.() !== 0) return ctx.skip('needs root to run the CLI as another user; CI runs as root');
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'veritree-unpriv-'));
+    try {
+      fs.chmodSync(base, 0o755);
+      const src = path.join(base, 'src');
+      makeFiles(src, [3000, 6000, 3_000_000], 17);
+      execFileSync('chown', ['-R', '65534:65534', base]);
+      const store = path.join(base, 'objects');
+      const r = veritree(['import', src, '--objects', store, '--dump', path.join(base, 'd')], { uid: 65534, gid: 65534, cwd: base });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toBe('files: 3 regular (3 stored, 0 inline, 0 empty); objects: 3 (3 new, 0 already stored)\n');
+      const fsck = veritree(['verify-cas', store]);
+      expect(fsck.stdout).toBe('objects: 3/3 ok\n');
+      expect(leftovers(store)).toEqual([]);
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
