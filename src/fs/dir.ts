@@ -126,8 +126,7 @@ export function* readDirectory(dir: DirHandle): Generator<DirEntry> {
       const ino = view.getBigUint64(at, true);
       const reclen = view.getUint16(at + 16, true);
       const dtype = buf[at + 18]!;
-      let end = at + 19;
-      while (buf[end] !== 0) end++;
+      const end = buf.indexOf(0, at + 19);
       const len = end - (at + 19);
       if (!(len === 1 && buf[at + 19] === 0x2e) && !(len === 2 && buf[at + 19] === 0x2e && buf[at + 20] === 0x2e))
         batch.push({ name: Buffer.from(buf.subarray(at + 19, end)), kind: kindOfDtype(dtype), ino });
