@@ -26,7 +26,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Runner, median, secs, times, mb, versionOf } from './lib-scale.mjs';
+import { Runner, median, mb, parseBytes, secs, times, versionOf } from './lib-scale.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'build/dist/cli/main.js');
@@ -35,7 +35,6 @@ const NODE = process.execPath;
 process.env.VERITREE_BENCH_CACHE ??= '/var/tmp/veritree-bench';
 const { ensureTree, listFiles, warmPageCache } = await import('./gen-tree.mjs');
 const { parseFlags } = await import('./whole-file.mjs');
-const { parseBytes } = await import('./lib-scale.mjs');
 
 const args = parseFlags(process.argv.slice(2));
 const known = new Set(['files', 'big-files', 'tree-bytes', 'seed', 'reps', 'store-dir', 'mkcomposefs', 'threads', 'help']);

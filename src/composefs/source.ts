@@ -14,12 +14,11 @@
 import { isUtf8 } from 'node:buffer';
 import fs from 'node:fs';
 import { openDirectory, openSubdirectory, readDirectory, type DirHandle } from '../fs/dir.js';
-import { ERRNO, fsErrnoError, kernelErrnoError } from '../report/errno.js';
+import { fsErrnoError } from '../report/errno.js';
 import { closeFile, openRegularFile, type FileRef } from '../fs/open.js';
 import { cPath, pathText } from '../fs/path.js';
 import { statAt, type FileStat } from '../fs/stat.js';
-import { getXattrSync, listXattrSync, splitNames } from '../kernel/xattr.js';
-import { libc } from '../fs/libc.js';
+import { getXattrSync, listXattrSync } from '../kernel/xattr.js';
 import { fileChanged, VeritreeError, readFailed } from '../report/errors.js';
 
 /** `LCFS_RECOMMENDED_INLINE_CONTENT_MAX`: files up to this size are inlined, never stored. */
@@ -60,29 +59,13 @@ function entryPath(dir: DirHandle, name: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`/proc/self/fd/${dir.fd}/`), name]);
 }
 
-/** Scratch for the first llistxattr of every entry (synchronous calls only, so one is enough). */
-const LIST_SCRATCH = new Uint8Array(4096);
-const ERANGE = ERRNO.ERANGE;
-const EOPNOTSUPP = ERRNO.EOPNOTSUPP;
-
 function readXattrs(p: string | Buffer): SourceXattr[] {
-  // Hot (once per entry, and most have none): one llistxattr into a reused buffer; the general
-  // program (growing its buffer) only when the list is longer.
-  const lib = libc();
-  const n = lib.llistxattr(cPath(p), LIST_SCRATCH, LIST_SCRATCH.length);
-  if (n === 0) return [];
   let names: string[];
-  if (n > 0) names = splitNames(LIST_SCRATCH.subarray(0, n));
-  else {
-    const errno = lib.errno();
-    if (errno === EOPNOTSUPP) return [];
-    if (errno !== ERANGE) throw kernelErrnoError('listxattr', errno, pathText(p));
-    try {
-      names = listXattrSync(p);
-    } catch (err) {
-      if (err instanceof VeritreeError && err.code === 'xattrs-not-supported') return [];
-      throw err;
-    }
+  try {
+    names = listXattrSync(p);
+  } catch (err) {
+    if (err instanceof VeritreeError && err.code === 'xattrs-not-supported') return [];
+    throw err;
   }
   const out: SourceXattr[] = [];
   for (const name of names) {
@@ -175,18 +158,6 @@ export function walkSourceTree(rootPath: string, opts: { readonly check?: (node:
       rootDir.release();
     },
   };
-}
-
-/** Reads the whole tree below `rootPath` before returning. */
-export function readSourceTree(rootPath: string): SourceTree {
-  const walk = walkSourceTree(rootPath);
-  try {
-    for (const _ of walk.files);
-  } catch (err) {
-    walk.close();
-    throw err;
-  }
-  return { root: walk.root, close: walk.close };
 }
 
 /** Depth first, children in name order; yields the files that get a `ref`. */

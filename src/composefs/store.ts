@@ -276,7 +276,8 @@ class Slots {
 export class ObjectTally {
   readonly #store: ObjectStore;
   readonly #objects = new Map<string, StoredObject>();
-  readonly #rest = new Map<string, { source: FileRef; identity: SourceIdentity }>();
+  /** Digests whose copy has started here (each copied once). */
+  readonly #copied = new Set<string>();
   /** What the workers stored, by digest (made into StoredObjects by finish()). */
   readonly #stored = new Map<string, { size: number; added: boolean }>();
   #copying: Promise<void>[] = [];
@@ -292,8 +293,8 @@ export class ObjectTally {
       // Hot (once per file): the object's paths are made only when asked for, in objects().
       const had = this.#stored.get(d.hex);
       if (had === undefined || (d.stored === 'added' && !had.added)) this.#stored.set(d.hex, { size: d.size, added: d.stored === 'added' });
-    } else if (!this.#rest.has(d.hex) && !this.#objects.has(d.hex)) {
-      this.#rest.set(d.hex, { source, identity });
+    } else if (!this.#copied.has(d.hex)) {
+      this.#copied.add(d.hex);
       // Copied at once (a few at a time), while the pool hashes the rest.
       const copy = this.#slots.run(async () => this.#record(await this.#store.addDigested(source, d.hex, identity)));
       // Its failure is reported by finish(); until then it must not count as unhandled.
@@ -306,7 +307,6 @@ export class ObjectTally {
   async finish(): Promise<void> {
     await Promise.all(this.#copying);
     this.#copying = [];
-    this.#rest.clear();
     for (const [hex, o] of this.#stored) {
       this.#record({ digest: hex, payload: objectPayload(hex), objectPath: this.#store.objectPath(hex), size: o.size, added: o.added });
     }

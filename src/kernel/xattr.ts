@@ -61,9 +61,8 @@ export function* getXattrProgram(path: PathLike, name: string): SysProgram<Uint8
 }
 
 /** Attribute names, in the order the filesystem lists them. */
-export function* listXattrProgram(path: PathLike): SysProgram<string[]> {
+export function* listXattrProgram(path: PathLike, first: Uint8Array = stableBytes(FIRST_TRY_BYTES)): SysProgram<string[]> {
   const shown = checkPath(path);
-  const first = stableBytes(FIRST_TRY_BYTES);
   const direct = yield { call: 'llistxattr', path, buf: first };
   if (direct.rc >= 0) return splitNames(first.subarray(0, direct.rc));
   if (direct.errno !== ERRNO.ERANGE) throw kernelErrnoError('listxattr', direct.errno, shown);
@@ -124,8 +123,14 @@ export function* getAllXattrsProgram(path: PathLike): SysProgram<Map<string, Uin
 export function getXattrSync(path: PathLike, name: string): Uint8Array | undefined {
   return runSync(getXattrProgram(path, name));
 }
+/**
+ * The first try of synchronous listings: one buffer reused (a synchronous run cannot overlap
+ * another), since builders list every entry of a tree and most have no xattrs.
+ */
+const SYNC_LIST_FIRST = stableBytes(4 * FIRST_TRY_BYTES);
+
 export function listXattrSync(path: PathLike): string[] {
-  return runSync(listXattrProgram(path));
+  return runSync(listXattrProgram(path, SYNC_LIST_FIRST));
 }
 export function setXattrSync(path: PathLike, name: string, value: Uint8Array, mode: SetMode = 'either'): void {
   runSync(setXattrProgram(path, name, value, mode));
