@@ -20,6 +20,7 @@
  * handed-out views, which the `inputBuffer` contract allows.
  */
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import type { HashAlgInfo } from '../params.js';
 import type { BackendName, Hasher, HasherFactory } from './types.js';
 
@@ -118,18 +119,42 @@ export function wasmKindAvailable(kind: WasmKind): boolean {
 export function getCompiledWasmModule(kind: WasmKind): WasmModule {
   let mod = moduleCache[kind];
   if (!mod) {
-    mod = new WebAssembly.Module(getWasmBytes(kind));
+    mod = compileOptimized(getWasmBytes(kind));
     moduleCache[kind] = mod;
   }
   return mod;
 }
 
 /**
- * The modules this thread has compiled so far, to hand to new workers (a posted
- * `WebAssembly.Module` shares its compiled code, optimised tiers included: a worker neither
- * compiles nor warms it up again).
+ * Compiles so that V8 runs the kernels as optimised code only. By default V8 first runs wasm as
+ * baseline (Liftoff) code and swaps in optimised code, compiled on a background thread, once a
+ * function is hot. Measured here (masked OpenSSL): baseline wasm-simd ≈ 660–700 MB/s, optimised
+ * ≈ 1,050, OpenSSL without SHA extensions ≈ 615. On a busy machine (pool workers booting on both
+ * cores) the swap can land after the ~10 ms `auto` calibration, which then compares baseline code
+ * with OpenSSL, a coin toss (the scale bench saw OpenSSL picked in 2 runs of 10, which made the
+ * tree 1.4× slower). Without Liftoff, each function is compiled optimised on its first call
+ * (lazily, still on demand, once per process: workers share the module's code), so every
+ * measurement and every task sees the real kernel. The first call of a kernel costs about a
+ * millisecond more. The flag is process-wide and only concerns wasm; veritree's kernels are the
+ * only wasm it compiles.
  */
-export function compiledWasmModules(): Partial<Record<WasmKind, WasmModule>> {
+function compileOptimized(bytes: Uint8Array): WasmModule {
+  setFlagsFromString('--no-liftoff');
+  return new WebAssembly.Module(bytes);
+}
+
+/**
+ * The kernel modules to hand to new workers: the SIMD one (compiled here now if need be: lazily,
+ * about a millisecond), or the scalar one where the engine has no SIMD. A posted
+ * `WebAssembly.Module` shares its compiled code: functions compiled by one thread serve all.
+ */
+export function wasmModulesForWorkers(): Partial<Record<WasmKind, WasmModule>> {
+  for (const kind of ['simd', 'scalar'] as const) {
+    if (wasmKindAvailable(kind)) {
+      getCompiledWasmModule(kind);
+      break;
+    }
+  }
   return { ...moduleCache };
 }
 

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
 import { internalError, workerFailed, type VeritreeError } from '../report/errors.js';
-import { compiledWasmModules } from '../backends/wasm.js';
+import { wasmModulesForWorkers } from '../backends/wasm.js';
 import { registerSharedPool } from './shared.js';
 import { defaultThreads, InlineRunner, type TaskRunner } from './runner.js';
 import type { FileBatchResult, FileBatchTask, PostedTask, RangeResult, RangeTask } from './tasks.js';
@@ -59,8 +59,8 @@ export class HashPool implements TaskRunner {
       concurrentTasksPerWorker: 2,
       // Nothing reads piscina's run/wait-time histograms: skip recording them per task.
       recordTiming: false,
-      // WASM kernels this thread already compiled (calibration does): workers take them as they are.
-      workerData: { wasm: compiledWasmModules() },
+      // Compiled once here: workers install the module and share its code (backends/wasm.ts).
+      workerData: { wasm: wasmModulesForWorkers() },
       ...(execArgv ? { execArgv } : {}),
     });
     // piscina loads the (ESM) worker with require() first; on Node 20's require(esm), a worker
