@@ -15,10 +15,11 @@ import type { FileDigest } from '../pool/scheduler.js';
 import { defaultThreads, type TaskRunner } from '../pool/runner.js';
 import { formattedDigest } from '../merkle/descriptor.js';
 import { writeFileAtomic } from '../report/atomic-write.js';
+import { LineChunks } from '../report/output.js';
 import { ProgressLine } from '../report/progress.js';
 import { usageError, VeritreeError } from '../report/errors.js';
 import { fromSystemError } from '../report/errno.js';
-import { pathFields, textLine, type PathLike } from '../fs/path.js';
+import { lineOf, pathFields, type PathLike } from '../fs/path.js';
 import { escapeText } from '../report/text.js';
 import { runStream, streamSettings, wantsStream, type StreamSettings } from './digest-stream.js';
 
@@ -277,25 +278,19 @@ class DigestOutput {
       return;
     }
     // Lines are gathered and written in chunks: one write per line is one syscall per file.
-    const line = formatLine(this.plan, pathBytes ?? path, hex, digest, this.compact, this.forBuiltinSig);
-    this.#pending.push(line);
-    this.#pendingBytes += line.length;
-    if (this.#pendingBytes >= 64 * 1024) return this.flush();
+    this.#pending.add(formatLineOf(this.plan, pathBytes ?? path, hex, digest, this.compact, this.forBuiltinSig));
+    if (this.#pending.bytes >= 64 * 1024) return this.flush();
     this.#flushTimer ??= setTimeout(() => void this.flush(), 50);
   }
 
-  #pending: Buffer[] = [];
-  #pendingBytes = 0;
+  readonly #pending = new LineChunks(80 * 1024);
   #flushTimer: NodeJS.Timeout | undefined;
 
   async flush(): Promise<void> {
     if (this.#flushTimer) clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
-    if (this.#pending.length === 0) return;
-    const bytes = Buffer.concat(this.#pending);
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    await write(this.io.stdout, bytes);
+    if (this.#pending.bytes === 0) return;
+    await write(this.io.stdout, this.#pending.take());
   }
 
   fail(e: VeritreeError): void {
@@ -350,8 +345,14 @@ class DigestOutput {
  * forge a line of output.
  */
 export function formatLine(plan: DigestPlan, path: PathLike, digestHex: string, digest: Uint8Array, compact: boolean, forBuiltinSig: boolean): Buffer {
+  const line = formatLineOf(plan, path, digestHex, digest, compact, forBuiltinSig);
+  return typeof line === 'string' ? Buffer.from(line) : line;
+}
+
+/** `formatLine`, as text when the line is plain text (see `lineOf`). */
+export function formatLineOf(plan: DigestPlan, path: PathLike, digestHex: string, digest: Uint8Array, compact: boolean, forBuiltinSig: boolean): string | Buffer {
   const hex = forBuiltinSig ? Buffer.from(formattedDigest(plan.params.alg.id, digest)).toString('hex') : digestHex;
-  if (compact) return Buffer.from(`${hex}\n`);
-  return textLine(forBuiltinSig ? hex : `${plan.params.alg.name}:${hex}`, path);
+  if (compact) return `${hex}\n`;
+  return lineOf(forBuiltinSig ? hex : `${plan.params.alg.name}:${hex}`, path);
 }
 

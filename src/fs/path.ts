@@ -78,9 +78,18 @@ export function escapeForLine(p: PathLike): { readonly escaped: boolean; readonl
 
 /** `PREFIX NAME\n` with the name escaped as `escapeForLine` says. */
 export function textLine(prefix: string, p: PathLike, separator = ' '): Buffer {
-  // Hot (a line per file): a name given as text without `\`, `\n` or `\r` goes out as it is, in one
-  // encode. In UTF-8 those bytes only ever stand for themselves, so the text test is the byte test.
-  if (typeof p === 'string' && !LINE_ESCAPES.test(p)) return Buffer.from(`${prefix}${separator}${p}\n`);
+  const line = lineOf(prefix, p, separator);
+  return typeof line === 'string' ? Buffer.from(line) : line;
+}
+
+/**
+ * `textLine`, as text when the line is plain text (a name given as text without `\`, `\n` or
+ * `\r`: in UTF-8 those bytes only ever stand for themselves, so the text test is the byte test),
+ * else as bytes. Hot (a line per file): a caller gathering lines encodes the text once, straight
+ * into its output chunk (`LineChunks`), with no buffer per line.
+ */
+export function lineOf(prefix: string, p: PathLike, separator = ' '): string | Buffer {
+  if (typeof p === 'string' && !LINE_ESCAPES.test(p)) return `${prefix}${separator}${p}\n`;
   const { escaped, bytes } = escapeForLine(p);
   return Buffer.concat([Buffer.from(`${escaped ? '\\' : ''}${prefix}${separator}`), bytes, Buffer.from('\n')]);
 }
