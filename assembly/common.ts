@@ -14,3 +14,10 @@ export const TAIL: usize = memory.data(256, 16);
   const z = ((y & 0x00ff00ff00ff00ff) << 8) | ((y >> 8) & 0x00ff00ff00ff00ff);
   return ((z & 0x0000ffff0000ffff) << 16) | ((z >> 16) & 0x0000ffff0000ffff);
 }
+
+/** Whether the 64 bytes at `p` are all zero (the first non-zero word ends the test). */
+// @ts-ignore: decorator
+@inline export function isZero64(p: usize): bool {
+  return (load<u64>(p, 0) | load<u64>(p, 8)) == 0 && (load<u64>(p, 16) | load<u64>(p, 24)) == 0 &&
+    (load<u64>(p, 32) | load<u64>(p, 40)) == 0 && (load<u64>(p, 48) | load<u64>(p, 56)) == 0;
+}

@@ -8,7 +8,7 @@
 // salt is absorbed once per setup into PREFIX256, the starting state of every block.
 
 import { K256, IV256 } from './constants';
-import { TAIL, bswap32 } from './common';
+import { TAIL, bswap32, isZero64 } from './common';
 import { S0, S1, s0, s1, ch } from './sha256ops';
 // Generated at build time by gen-kernels.mjs (npm run build:wasm).
 import { compressChunk256 } from '../build/assembly/sha256chunk';
@@ -90,9 +90,16 @@ export function digest256(st: usize, out: usize): void {
   for (let i: usize = 0; i < 32; i += 4) store<u32>(out + i, bswap32(load<u32>(st + i)));
 }
 
-/** Absorbs `len` bytes (a multiple of 64) at `src` into the state at `st`. */
+/**
+ * Absorbs `len` bytes (a multiple of 64) at `src` into the state at `st`. An all-zero chunk has an
+ * all-zero schedule, so its W+K is K256 itself: rounds only (the upper tree levels are mostly
+ * zero padding).
+ */
 export function absorb256(st: usize, src: usize, len: usize): void {
-  for (let off: usize = 0; off < len; off += 64) compressChunk256(st, src + off);
+  for (let off: usize = 0; off < len; off += 64) {
+    if (isZero64(src + off)) compress256(st, K256);
+    else compressChunk256(st, src + off);
+  }
 }
 
 /**

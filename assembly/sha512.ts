@@ -3,7 +3,7 @@
 // build/assembly/sha512chunk.ts).
 
 import { K512, IV512 } from './constants';
-import { TAIL, bswap64 } from './common';
+import { TAIL, bswap64, isZero64 } from './common';
 import { S0, S1, s0, s1, ch } from './sha512ops';
 // Generated at build time by gen-kernels.mjs (npm run build:wasm).
 import { compressChunk512 } from '../build/assembly/sha512chunk';
@@ -81,7 +81,11 @@ export function digest512(st: usize, out: usize): void {
 
 /** Absorbs `len` bytes (a multiple of 128) at `src` into the state at `st`. */
 export function absorb512(st: usize, src: usize, len: usize): void {
-  for (let off: usize = 0; off < len; off += 128) compressChunk512(st, src + off);
+  for (let off: usize = 0; off < len; off += 128) {
+    // An all-zero chunk: W+K is K512 itself (see absorb256).
+    if (isZero64(src + off) && isZero64(src + off + 64)) compress512(st, K512);
+    else compressChunk512(st, src + off);
+  }
 }
 
 /** See setup256; the padded salt is 0 or a multiple of 128 bytes, blockSize ≥ 128. */

@@ -97,6 +97,45 @@ describe.each(FACTORIES)('wasm-%s kernels', (kind, factory) => {
       }
     });
 
+    it('zero chunks (schedule skipped when a chunk is zero in every lane): against node:crypto', () => {
+      // Each block: random, all zero, zero after a random prefix (the upper tree levels), or zero
+      // chunks between data; lanes mixed so that a chunk is zero in all lanes, some, or none.
+      const chunk = alg.hashBlockSize;
+      const rnd = (n: number) => Math.floor(Math.random() * n);
+      for (const saltLen of [0, 32]) {
+        const paddedSalt = padSalt(saltOf(saltLen), alg);
+        const h = factory.create(alg, paddedSalt);
+        for (const blockSize of [1024, 4096]) {
+          const chunks = blockSize / chunk;
+          for (const count of [1, 2, 3, 5, 8, 9, 16, 17, 25]) {
+            for (let trial = 0; trial < 6; trial++) {
+              const data = new Uint8Array(count * blockSize);
+              for (let b = 0; b < count; b++) {
+                const block = data.subarray(b * blockSize, (b + 1) * blockSize);
+                const shape = (trial + b) % 4;
+                if (shape === 0) block.set(randomBytes(blockSize));
+                else if (shape === 2) block.set(randomBytes(1 + rnd(blockSize / 4)));
+                else if (shape === 3) for (let c = 0; c < chunks; c++) if (rnd(3) === 0) block.set(randomBytes(chunk), c * chunk);
+                // A single non-zero byte at the end of a chunk still makes it a data chunk.
+                if (trial === 5) block[chunk * (1 + rnd(chunks - 1)) - 1] = 1;
+              }
+              const want = reference(alg, paddedSalt, data, blockSize, count);
+              const got = both(h, data, blockSize, count);
+              expect(got.copied, `salt ${saltLen} B=${blockSize} N=${count} trial ${trial}`).toBe(want);
+              expect(got.viewed).toBe(want);
+            }
+          }
+        }
+        // The plain hash of zero-filled and mostly-zero data (the streaming path absorbs chunks too).
+        for (const len of [64, 128, 4096, 4096 + 17, 65536]) {
+          const zeros = new Uint8Array(len);
+          expect(hex(h.hash(zeros))).toBe(createHash(alg.name).update(zeros).digest('hex'));
+          zeros[len - 1] = 7;
+          expect(hex(h.hash(zeros))).toBe(createHash(alg.name).update(zeros).digest('hex'));
+        }
+      }
+    });
+
     it('1 MiB blocks (bigger than the staging region), N = 0..5', () => {
       const B = 1 << 20;
       const paddedSalt = padSalt(saltOf(32), alg);
