@@ -68,11 +68,12 @@ export function calibrate(alg: HashAlgInfo, salted = false): Calibration {
   // Best of many short rounds, the candidates taking turns: whatever else loads the CPU meanwhile
   // (pool workers booting) weighs on all of them alike. Each measurement is one call into the
   // backend's native code over the 32 KiB: `hashBlocks` for the WASM kernels (the loop over blocks
-  // runs inside wasm), one OpenSSL hash of the whole input for node-crypto. Its per-block JS loop
-  // would be measured while V8 still interprets it (10 ms is too short to optimise it), which made
-  // OpenSSL with SHA extensions look 20% slower than it is and lose to WASM in 4 runs of 6. OpenSSL's
-  // per-block glue costs it about 10% in real runs (`veritree bench`: 1,628 vs 1,805 MB/s); the
-  // backends this decides between differ by 1.6–1.8× either way (SHA extensions or not).
+  // runs inside wasm), one OpenSSL hash of the whole input for node-crypto. node-crypto's per-block
+  // JS loop would be measured while V8 still interprets it (10 ms is too short to optimise it):
+  // against wasm kernels that run optimised from their first call (backends/wasm.ts), OpenSSL with
+  // SHA extensions then looked 20% slower than it is and lost in 4 runs of 6. That glue costs
+  // OpenSSL about 10% in real runs (`veritree bench`: 1,628 vs 1,805 MB/s); the backends this
+  // decides between differ by 1.6–1.8× either way (SHA extensions or not).
   const until = process.hrtime.bigint() + 10_000_000n;
   for (let round = 0; round < 2000 && (round < 4 || process.hrtime.bigint() < until); round++) {
     for (const r of runs) {
