@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { veritree } from './helpers/cli.js';
 import { availableBackends } from '../src/backends/index.js';
 import { planTree, scaledTreeSpec, LARGE_TREE } from '../src/bench/tree-gen.js';
+import { formatTable } from '../src/bench/report.js';
 
 let tmp: string;
 let run: ReturnType<typeof veritree>;
@@ -57,8 +58,14 @@ describe('veritree bench --quick --json', () => {
       for (const t of threads) {
         const row = doc.results.find((r: { backend: string; threads: number }) => r.backend === b && r.threads === t);
         expect(row, `${b} x${t}`).toBeDefined();
-        for (const k of ['leafMBps', 'treeMBps', 'treeFilesPerSec']) expect(row[k], `${b} x${t} ${k}`).toBeGreaterThan(0);
+        for (const k of ['leafMBps', 'treeMBps', 'treeFilesPerSec', 'efficiency']) expect(row[k], `${b} x${t} ${k}`).toBeGreaterThan(0);
+        // Efficiency is tree ÷ leaf at the same thread count (both rounded to 0.1 MB/s in the document).
+        expect(Math.abs(row.efficiency - row.treeMBps / row.leafMBps), `${b} x${t} efficiency`).toBeLessThan(0.002);
       }
+    // The human table carries it too: one cell per row, as printed from the same document.
+    const table = formatTable(doc);
+    expect(table).toMatch(/^backend\s+threads\s+leaf MB\/s\s+tree MB\/s\s+tree files\/s\s+efficiency\s/m);
+    for (const row of doc.results) expect(table).toMatch(new RegExp(`^${row.backend}\\s+${row.threads}\\s+.*\\s${row.efficiency.toFixed(2)}\\s`, 'm'));
     expect(backends).toContain(doc.auto.backend);
     expect(doc.reference.nodeCryptoMBps).toBeGreaterThan(0);
     if (doc.reference.openssl) expect(doc.reference.openssl.mbps).toBeGreaterThan(0);

@@ -15,6 +15,12 @@ export interface BenchRow {
   readonly treeFilesPerSec: number;
   /** Timed tree passes behind the median. */
   readonly treePasses: number;
+  /**
+   * Tree MB/s per thread ÷ leaf MB/s per thread (same backend, same thread count): the share of
+   * the hashing code's own speed the whole engine keeps on real files (walking, opening, reading,
+   * the upper tree levels and descriptors, messaging all come out of it).
+   */
+  readonly efficiency: number;
 }
 
 export interface BenchReport {
@@ -58,7 +64,7 @@ export function formatTable(r: BenchReport): string {
   out.push(`tree: ${int(r.tree.files)} files, ${(r.tree.bytes / 1e6).toFixed(1)} MB (seed ${r.settings.seed}); ${r.settings.durationMs} ms per measurement; MB = 10^6 bytes`);
   out.push('');
   const base = new Map(r.results.filter((x) => x.threads === 1).map((x) => [x.backend, x]));
-  const rows = [['backend', 'threads', 'leaf MB/s', 'tree MB/s', 'tree files/s', 'leaf scaling', 'tree scaling']];
+  const rows = [['backend', 'threads', 'leaf MB/s', 'tree MB/s', 'tree files/s', 'efficiency', 'leaf scaling', 'tree scaling']];
   for (const x of r.results) {
     const one = base.get(x.backend);
     rows.push([
@@ -67,11 +73,13 @@ export function formatTable(r: BenchReport): string {
       int(x.leafMBps),
       int(x.treeMBps),
       int(x.treeFilesPerSec),
+      x.efficiency.toFixed(2),
       one ? `${(x.leafMBps / one.leafMBps).toFixed(2)}x` : '',
       one ? `${(x.treeMBps / one.treeMBps).toFixed(2)}x` : '',
     ]);
   }
   out.push(pad(rows, 1));
+  out.push('efficiency: tree MB/s ÷ leaf MB/s of the same backend and thread count');
   out.push('');
   out.push('single-stream native ceiling (1 thread, 4 KiB blocks, no I/O):');
   const refs = [[`node:crypto (OpenSSL), one crypto.hash(${r.hashAlg}, block, '${r.reference.nodeCryptoOutput}') per block`, `${int(r.reference.nodeCryptoMBps)} MB/s`]];

@@ -83,7 +83,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   for (const b of o.backends)
     for (const t of o.threads) {
       const tr = tree.get(`${b}/${t}`)!;
-      results.push({ backend: b, threads: t, leafMBps: round1(leaf.get(`${b}/${t}`)!), treeMBps: round1(tr.mbps), treeFilesPerSec: Math.round(tr.filesPerSec), treePasses: tr.passes });
+      const leafMBps = leaf.get(`${b}/${t}`)!;
+      const efficiency = leafMBps > 0 ? Math.round((tr.mbps / leafMBps) * 1000) / 1000 : 0;
+      results.push({ backend: b, threads: t, leafMBps: round1(leafMBps), treeMBps: round1(tr.mbps), treeFilesPerSec: Math.round(tr.filesPerSec), treePasses: tr.passes, efficiency });
     }
   const trees = [...tree.values()];
   const cpus = os.cpus();
