@@ -22,6 +22,7 @@ import type { TreeDigest } from '../pool/tree.js';
 import type { TaskRunner } from '../pool/runner.js';
 import { pathFields } from '../fs/path.js';
 import { ProgressLine } from '../report/progress.js';
+import { LineChunks } from '../report/output.js';
 import { asVeritreeError, usageError, VeritreeError, withPath } from '../report/errors.js';
 import { fromSystemError } from '../report/errno.js';
 import { escapeText } from '../report/text.js';
@@ -256,7 +257,8 @@ async function drain(batches: AsyncIterable<AnyDigest[]>, order: Order, out: Str
 interface OutRecord {
   readonly kind: 'ok' | 'failed' | 'skipped';
   readonly size: number;
-  readonly stdout?: Buffer;
+  /** Text is encoded once, into the output chunk (`LineChunks`). */
+  readonly stdout?: string | Buffer;
   readonly stderr?: string;
 }
 
@@ -300,8 +302,7 @@ class StreamOutput {
   failed = 0;
   skipped = 0;
   progress: ProgressLine | undefined;
-  #pending: Buffer[] = [];
-  #pendingBytes = 0;
+  readonly #pending = new LineChunks(80 * 1024);
   #scheduled = false;
   #draining: Promise<void> | undefined;
 
@@ -314,7 +315,7 @@ class StreamOutput {
   okRecord(r: Extract<FileDigest, { ok: true }>): OutRecord {
     const where = r.pathBytes ?? r.path;
     const stdout = this.s.ndjson
-      ? Buffer.from(`${JSON.stringify({ ...pathFields(where), digest: `${this.plan.params.alg.name}:${r.hex}`, size: r.size })}\n`)
+      ? `${JSON.stringify({ ...pathFields(where), digest: `${this.plan.params.alg.name}:${r.hex}`, size: r.size })}\n`
       : formatLine(this.plan, where, r.hex, r.digest, this.s.compact, this.s.forBuiltinSig);
     return { kind: 'ok', size: r.size, stdout };
   }
@@ -322,14 +323,14 @@ class StreamOutput {
   failRecord(e: VeritreeError, pathBytes?: Uint8Array): OutRecord {
     if (!this.s.ndjson) return { kind: 'failed', size: 0, stderr: `veritree digest: ${escapeText(e.describe())}\n` };
     const line = { ...pathFields(pathBytes ?? e.path ?? ''), error: errorJson(e) };
-    return { kind: 'failed', size: 0, stdout: Buffer.from(`${JSON.stringify(line)}\n`) };
+    return { kind: 'failed', size: 0, stdout: `${JSON.stringify(line)}\n` };
   }
 
   /** Symlinks and special files met by -r: not digested, not an error (like find -type f). */
   skipRecord(e: VeritreeError, pathBytes?: Uint8Array): OutRecord {
     if (!this.s.ndjson) return { kind: 'skipped', size: 0 };
     const line = { ...pathFields(pathBytes ?? e.path ?? ''), skipped: errorJson(e) };
-    return { kind: 'skipped', size: 0, stdout: Buffer.from(`${JSON.stringify(line)}\n`) };
+    return { kind: 'skipped', size: 0, stdout: `${JSON.stringify(line)}\n` };
   }
 
   emit(rec: OutRecord): void {
@@ -342,9 +343,8 @@ class StreamOutput {
     }
     if (rec.stderr !== undefined) this.io.stderr.write(rec.stderr);
     if (rec.stdout === undefined) return;
-    this.#pending.push(rec.stdout);
-    this.#pendingBytes += rec.stdout.length;
-    if (this.#pendingBytes >= 64 * 1024) this.#write();
+    this.#pending.add(rec.stdout);
+    if (this.#pending.bytes >= 64 * 1024) this.#write();
     else if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => {
@@ -355,11 +355,8 @@ class StreamOutput {
   }
 
   #write(): void {
-    if (this.#pending.length === 0) return;
-    const bytes = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    const p = write(this.io.stdout, bytes);
+    if (this.#pending.bytes === 0) return;
+    const p = write(this.io.stdout, this.#pending.take());
     if (p && !this.#draining) {
       const d: Promise<void> = p.then(() => {
         if (this.#draining === d) this.#draining = undefined;
@@ -390,8 +387,7 @@ class StreamOutput {
         // The run stopped short for a reason of its own (the list could not be read further).
         ...(o.error ? { error: errorJson(o.error, true) } : {}),
       };
-      this.#pending.push(Buffer.from(`${JSON.stringify({ summary })}\n`));
-      this.#pendingBytes += this.#pending[this.#pending.length - 1]!.length;
+      this.#pending.add(`${JSON.stringify({ summary })}\n`);
     }
     await this.flush();
   }

@@ -278,7 +278,7 @@ class DigestOutput {
       return;
     }
     // Lines are gathered and written in chunks: one write per line is one syscall per file.
-    this.#pending.add(formatLineOf(this.plan, pathBytes ?? path, hex, digest, this.compact, this.forBuiltinSig));
+    this.#pending.add(formatLine(this.plan, pathBytes ?? path, hex, digest, this.compact, this.forBuiltinSig));
     if (this.#pending.bytes >= 64 * 1024) return this.flush();
     this.#flushTimer ??= setTimeout(() => void this.flush(), 50);
   }
@@ -342,15 +342,9 @@ class DigestOutput {
 /**
  * The line `fsverity digest` prints (programs/cmd_digest.c), with one difference: a name holding
  * a newline or backslash is escaped the way `sha256sum` does (leading `\\`), so a name can never
- * forge a line of output.
+ * forge a line of output. Text when the line is plain text (see `lineOf`), else bytes.
  */
-export function formatLine(plan: DigestPlan, path: PathLike, digestHex: string, digest: Uint8Array, compact: boolean, forBuiltinSig: boolean): Buffer {
-  const line = formatLineOf(plan, path, digestHex, digest, compact, forBuiltinSig);
-  return typeof line === 'string' ? Buffer.from(line) : line;
-}
-
-/** `formatLine`, as text when the line is plain text (see `lineOf`). */
-export function formatLineOf(plan: DigestPlan, path: PathLike, digestHex: string, digest: Uint8Array, compact: boolean, forBuiltinSig: boolean): string | Buffer {
+export function formatLine(plan: DigestPlan, path: PathLike, digestHex: string, digest: Uint8Array, compact: boolean, forBuiltinSig: boolean): string | Buffer {
   const hex = forBuiltinSig ? Buffer.from(formattedDigest(plan.params.alg.id, digest)).toString('hex') : digestHex;
   if (compact) return `${hex}\n`;
   return lineOf(forBuiltinSig ? hex : `${plan.params.alg.name}:${hex}`, path);

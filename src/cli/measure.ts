@@ -11,7 +11,7 @@ import { bulkOperands, expandOperands } from './operands.js';
 import { orderedMap } from './ordered.js';
 import { skipReason, type WalkEntry } from '../kernel/tree.js';
 import type { Measurement } from '../kernel/verity.js';
-import { textLine } from '../fs/path.js';
+import { lineOf } from '../fs/path.js';
 import { escapeText } from '../report/text.js';
 
 const HELP = `Usage: veritree measure [options] FILE...
@@ -67,7 +67,7 @@ async function measureAll({ operands, recursive, json }: Settings, io: CliIO): P
   });
   for await (const { entry, m, error } of results) {
     if (m) {
-      await write(io.stdout, json ? JSON.stringify({ path: m.path, hashAlg: m.hashAlg, digest: m.hex }) + '\n' : textLine(`${m.hashAlg}:${m.hex}`, m.path));
+      await write(io.stdout, json ? JSON.stringify({ path: m.path, hashAlg: m.hashAlg, digest: m.hex }) + '\n' : lineOf(`${m.hashAlg}:${m.hex}`, m.path));
     } else if (error || entry.error) {
       failed++;
       const e = error ?? entry.error!;

@@ -76,17 +76,11 @@ export function escapeForLine(p: PathLike): { readonly escaped: boolean; readonl
   return { escaped: true, bytes: Buffer.from(parts) };
 }
 
-/** `PREFIX NAME\n` with the name escaped as `escapeForLine` says. */
-export function textLine(prefix: string, p: PathLike, separator = ' '): Buffer {
-  const line = lineOf(prefix, p, separator);
-  return typeof line === 'string' ? Buffer.from(line) : line;
-}
-
 /**
- * `textLine`, as text when the line is plain text (a name given as text without `\`, `\n` or
- * `\r`: in UTF-8 those bytes only ever stand for themselves, so the text test is the byte test),
- * else as bytes. Hot (a line per file): a caller gathering lines encodes the text once, straight
- * into its output chunk (`LineChunks`), with no buffer per line.
+ * `PREFIX NAME\n` with the name escaped as `escapeForLine` says: as text when the line is plain
+ * text (a name given as text without `\`, `\n` or `\r`: in UTF-8 those bytes only ever stand for
+ * themselves, so the text test is the byte test), else as bytes. Hot (a line per file): a caller
+ * gathering lines encodes the text once, straight into its output chunk (`LineChunks`).
  */
 export function lineOf(prefix: string, p: PathLike, separator = ' '): string | Buffer {
   if (typeof p === 'string' && !LINE_ESCAPES.test(p)) return `${prefix}${separator}${p}\n`;
