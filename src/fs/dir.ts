@@ -22,11 +22,17 @@ import { statAt, statFd, type FileStat } from './stat.js';
 
 // <fcntl.h> (Linux generic and x86; arm64 uses the same values for these).
 export const O_RDONLY = 0;
+export const O_WRONLY = 1;
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
 export const O_NONBLOCK = 0o4000;
 export const O_DIRECTORY = 0o200000;
 export const O_NOFOLLOW = 0o400000;
 export const O_CLOEXEC = 0o2000000;
 export const AT_FDCWD = -100;
+// <linux/fcntl.h>
+export const AT_SYMLINK_FOLLOW = 0x400;
+export const AT_EMPTY_PATH = 0x1000;
 const ELOOP = 40;
 const ENOTDIR = 20;
 

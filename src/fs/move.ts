@@ -8,16 +8,13 @@
  * Spec: renameat(2), mkdirat(2), openat(2) O_CREAT|O_EXCL.
  */
 import { fileChanged, writeFailed } from '../report/errors.js';
-import { O_CLOEXEC, O_NOFOLLOW, openSubdirectory, type DirHandle } from './dir.js';
-import { fsErrnoError } from '../report/errno.js';
+import { O_CLOEXEC, O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY, openSubdirectory, type DirHandle } from './dir.js';
+import { ERRNO, fsErrnoError } from '../report/errno.js';
 import { libc } from './libc.js';
 import { cPath, pathText } from './path.js';
 import { statAt, statFd } from './stat.js';
 
-const O_WRONLY = 1;
-const O_CREAT = 0o100;
-const O_EXCL = 0o200;
-const EEXIST = 17;
+const { EEXIST } = ERRNO;
 
 /** Opens (creating where missing) `components` below `base`, never following a symlink. */
 export function ensureDirectories(base: DirHandle, components: readonly string[]): DirHandle {

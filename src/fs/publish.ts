@@ -18,27 +18,14 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { fsErrnoError, fromSystemError } from '../report/errno.js';
+import { ERRNO, fsErrnoError, fromSystemError } from '../report/errno.js';
 import { writeFailed } from '../report/errors.js';
-import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_RDONLY } from './dir.js';
+import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_FOLLOW, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } from './dir.js';
 import { libc, type CPath } from './libc.js';
 
 // <asm-generic/fcntl.h>: O_TMPFILE is __O_TMPFILE (020000000) | O_DIRECTORY.
 const O_TMPFILE = 0o20000000 | O_DIRECTORY;
-const O_WRONLY = 1;
-const O_CREAT = 0o100;
-const O_EXCL = 0o200;
-// <linux/fcntl.h>
-const AT_SYMLINK_FOLLOW = 0x400;
-const AT_EMPTY_PATH = 0x1000;
-// <asm-generic/errno-base.h>, <asm-generic/errno.h>
-const ENOENT = 2;
-const EXDEV = 18;
-const EEXIST = 17;
-const EISDIR = 21;
-const EINVAL = 22;
-const ENOSYS = 38;
-const EOPNOTSUPP = 95;
+const { ENOENT, EXDEV, EEXIST, EISDIR, EINVAL, ENOSYS, EOPNOTSUPP } = ERRNO;
 
 /** Whether O_TMPFILE worked here before (per thread; a filesystem without it falls back). */
 let tmpfileWorks: boolean | undefined;
